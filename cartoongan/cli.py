@@ -1,0 +1,102 @@
+"""The `cartoongan` command line.
+
+Every subcommand imports its heavy dependencies when it runs, so `--help` is
+instant and the runtime install works without torch. Errors raised on purpose
+(`CartoonGANError`) print one line and exit with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cartoongan import __version__
+from cartoongan.errors import CartoonGANError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from cartoongan.training.config import TrainConfig, load_yaml, parse_overrides
+
+    config = load_yaml(args.config) if args.config else TrainConfig()
+    flags = {
+        "photos": args.photos,
+        "cartoons": args.cartoons,
+        "arch": args.arch,
+        "vgg_weights": args.vgg_weights,
+    }
+    config = config.replace(**{k: v for k, v in flags.items() if v is not None}, **parse_overrides(args.set))
+    if not config.photos or not config.cartoons:
+        raise CartoonGANError("train needs --photos DIR and --cartoons DIR (or photos:/cartoons: in --config)")
+
+    from cartoongan.training.trainer import Trainer
+
+    trainer = Trainer(config, args.out, resume=args.resume, device=args.device)
+    try:
+        p = trainer.progress
+        if trainer.dist.main:
+            print(
+                f"{'resuming' if args.resume else 'training'} {config.arch} in {args.out} on {trainer.device} "
+                f"(x{trainer.dist.world}): phase {p.phase}, step {p.step}/{trainer.total_steps}, "
+                f"content backbone {trainer.config.content_backbone}",
+                file=sys.stderr,
+            )
+        last = trainer.fit(args.max_steps, args.max_minutes, progress_bar=not args.no_progress)
+        if trainer.dist.main:
+            print(f"step {trainer.progress.step} ({trainer.progress.phase}): checkpoint {last}")
+    finally:
+        trainer.close()
+    return 0
+
+
+def _frames(args: argparse.Namespace) -> int:
+    from cartoongan.training.data import extract_frames
+
+    saved, skipped = extract_frames(args.video, args.out, args.every, args.min_diff)
+    print(f"saved {saved} frame(s) to {args.out}, skipped {skipped} near-duplicate(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cartoongan", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cartoongan {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a generator (init phase, then adversarial phase)")
+    train.add_argument("--photos", help="folder of photos (searched recursively)")
+    train.add_argument("--cartoons", help="folder of cartoon images (searched recursively)")
+    train.add_argument("--out", required=True, help="run directory: config, checkpoints, samples, metrics")
+    train.add_argument("--config", help="YAML file of TrainConfig fields")
+    train.add_argument("--arch", help="cartoongan | cartoongan-bn | cartoongan-lite")
+    train.add_argument("--vgg-weights", help="torchvision .pth or Keras .h5 VGG weights for the content loss")
+    train.add_argument("--max-steps", type=int, help="stop after this many steps in this call (resume continues)")
+    train.add_argument("--max-minutes", type=float, help="stop after this many minutes in this call")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    data = commands.add_parser("data", help="prepare training data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    frames = data_commands.add_parser("frames", help="extract cartoon training frames from an animation video")
+    frames.add_argument("video")
+    frames.add_argument("-o", "--out", required=True, help="output folder for PNG frames")
+    frames.add_argument("--every", type=float, default=1.0, help="seconds between frames (default 1)")
+    frames.add_argument("--min-diff", type=float, default=6.0, help="skip frames closer than this to the last one")
+    frames.set_defaults(func=_frames)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CartoonGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Export trained generators to ONNX and TensorRT (needs the `export` extra)."""

@@ -1,0 +1,1 @@
+"""Runtime SDK: runs exported models without torch."""

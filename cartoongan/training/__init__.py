@@ -1,0 +1,1 @@
+"""Training: networks, VGG content backbones, data and the training loop (needs the `train` extra)."""
