@@ -1,0 +1,152 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from cartoongan.cli import main
+from cartoongan.errors import CheckpointError, InvalidInput
+from cartoongan.training import checkpoint
+from cartoongan.training.trainer import Trainer
+
+
+def params(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.generator.state_dict().items()}
+
+
+def run(config, run_dir, steps, resume=False) -> Trainer:
+    trainer = Trainer(config, run_dir, resume=resume)
+    trainer.fit(max_steps=steps, progress_bar=False)
+    return trainer
+
+
+def test_init_step_and_adversarial_step_give_finite_losses_and_move_parameters(tiny_config, tmp_path):
+    trainer = Trainer(tiny_config, tmp_path / "run")
+    photo, cartoon, smoothed = next(iter(trainer._batches()))
+
+    before = params(trainer)
+    losses = trainer._init_step(photo)
+    assert set(losses) == {"content"} and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert any(not torch.equal(before[k], v) for k, v in params(trainer).items())
+
+    trainer._start_phase("adversarial")
+    g_before = params(trainer)
+    d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    losses = trainer._adversarial_step(photo, cartoon, smoothed)
+    assert set(losses) == {"d", "g_adv", "content"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert any(not torch.equal(g_before[k], v) for k, v in params(trainer).items())
+    assert any(not torch.equal(d_before[k], v) for k, v in trainer.discriminator.state_dict().items())
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())  # unfrozen after the G step
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_config, tmp_path):
+    # 4 steps per epoch (8 photos / batch 2): steps 1-4 are the init phase, 5-12 adversarial
+    straight = run(tiny_config, tmp_path / "straight", steps=6)
+
+    interrupted = tmp_path / "interrupted"
+    run(tiny_config, interrupted, steps=3)  # stops inside the init phase
+    middle = run(tiny_config, interrupted, steps=2, resume=True)  # crosses into the adversarial phase
+    assert (middle.progress.phase, middle.progress.step) == ("adversarial", 5)
+    resumed = run(tiny_config, interrupted, steps=1, resume=True)
+
+    assert resumed.progress.step == straight.progress.step == 6
+    for name in ("generator", "discriminator"):
+        a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}.{key} differs after resume"
+    # the metrics log has each step once
+    steps = [json.loads(line)["step"] for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_run_directory_contents_and_checkpoint_format(tiny_config, tmp_path):
+    run_dir = tmp_path / "run"
+    run(tiny_config.replace(checkpoint_every=2, keep_checkpoints=2, sample_every=3), run_dir, steps=5)
+    names = sorted(p.name for p in (run_dir / "checkpoints").glob("*.safetensors"))
+    assert names == ["last.safetensors", "step_00000004.safetensors", "step_00000005.safetensors"]
+    assert not list(run_dir.rglob("*.tmp"))
+    tensors, meta = checkpoint.load(run_dir / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 5 and meta["phase"] == "adversarial" and meta["config"]["arch"] == "cartoongan-lite"
+    assert json.loads((run_dir / "checkpoints" / "last.json").read_text()) == meta
+    assert any(k.startswith("generator.") for k in tensors) and "rng.torch" in tensors
+    assert (run_dir / "config.yaml").exists()
+    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["step_00000003.png", "step_00000005.png"]
+
+
+def test_resume_guards(tiny_config, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(CheckpointError, match="last.safetensors does not exist"):
+        Trainer(tiny_config, run_dir, resume=True)
+    run(tiny_config, run_dir, steps=1)
+    with pytest.raises(InvalidInput, match="already holds a run; pass --resume"):
+        Trainer(tiny_config, run_dir)
+    with pytest.raises(CheckpointError, match=r"differ from it: \['batch_size'\]"):
+        Trainer(tiny_config.replace(batch_size=4), run_dir, resume=True)
+    (run_dir / "checkpoints" / "last.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a readable safetensors checkpoint"):
+        Trainer(tiny_config, run_dir, resume=True)
+
+
+def test_too_few_photos_for_a_batch(tiny_config, tmp_path):
+    with pytest.raises(InvalidInput, match="cannot fill one batch of 16"):
+        Trainer(tiny_config.replace(batch_size=16), tmp_path / "run")
+
+
+def test_cli_train_then_resume(tiny_data, tmp_path, capsys):
+    photos, cartoons = tiny_data
+    run_dir = tmp_path / "cli"
+    args = ["train", "--photos", str(photos), "--cartoons", str(cartoons), "--out", str(run_dir),
+            "--arch", "cartoongan-lite", "--vgg-weights", "random", "--max-steps", "2", "--no-progress",
+            "--set", "crop_size=32", "--set", "batch_size=2", "--set", "num_workers=0"]  # fmt: skip
+    assert main(args) == 0
+    assert "step 2 (init)" in capsys.readouterr().out
+    assert main([*args, "--resume"]) == 0
+    assert "step 4 (init)" in capsys.readouterr().out
+    assert main(["train", "--out", str(tmp_path / "x"), "--set", "nonsense=1"]) == 1
+    assert "unknown config fields ['nonsense']" in capsys.readouterr().err
+
+
+DDP_WORKER = """
+import os, sys, torch
+from cartoongan.training.config import from_dict
+import json
+from cartoongan.training.trainer import Trainer
+
+config = from_dict(json.loads(sys.argv[1]))
+trainer = Trainer(config, sys.argv[2])
+trainer.fit(max_steps=3, progress_bar=False)
+state = {k: v.detach().clone() for k, v in trainer.generator.module.named_parameters()}
+state.update({"d." + k: v.detach().clone() for k, v in trainer.discriminator.module.named_parameters()})
+torch.save(state, os.path.join(sys.argv[2], f"rank{trainer.dist.rank}.pt"))
+trainer.close()
+"""
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu_end_with_identical_weights(tiny_config, tmp_path):
+    run_dir = tmp_path / "ddp"
+    run_dir.mkdir()
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(DDP_WORKER))
+    # 8 photos / (batch 2 x 2 ranks) = 2 steps per epoch: steps 1-2 init, step 3 adversarial
+    config = tiny_config.replace(init_epochs=1, adv_epochs=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script), json.dumps(config.to_dict()), str(run_dir)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(run_dir / "rank0.pt", weights_only=True)
+    rank1 = torch.load(run_dir / "rank1.pt", weights_only=True)
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    _, meta = checkpoint.load(run_dir / "checkpoints" / "last.safetensors")
+    assert (meta["world_size"], meta["step"], meta["phase"]) == (2, 3, "adversarial")
