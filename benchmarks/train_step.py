@@ -4,7 +4,7 @@
 
 Times one init-phase step (content loss only) and one adversarial step
 (discriminator + generator update) on synthetic batches, after one warm-up
-step, on whatever device torch picks (CPU here). VGG weights are random: the
+step by default, on whatever device torch picks (CPU here). VGG weights are random: the
 cost is the same as with real ones. Data loading is not included.
 """
 
@@ -39,16 +39,16 @@ def make_trainer(arch: str, backbone: str, device: torch.device) -> Trainer:
     return trainer
 
 
-def time_step(step, repeats: int, device: torch.device) -> float:
+def time_step(step, repeats: int, warmup: int, device: torch.device) -> float:
     times = []
-    for i in range(repeats + 1):
+    for i in range(warmup + repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if i > 0:  # the first call is the warm-up
+        if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -57,14 +57,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="timed steps (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--archs", default=",".join(ARCHITECTURES))
     parser.add_argument("--backbones", default="vgg16,vgg19")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), "
-          f"torch {torch.__version__}, batch {args.batch}, crop {args.crop}x{args.crop}, median of {args.repeats}")
+          f"torch {torch.__version__}, batch {args.batch}, crop {args.crop}x{args.crop}, "
+          f"{args.warmup} warm-up step(s), median of {args.repeats}")
     rows = []
     for arch in args.archs.split(","):
         for backbone in args.backbones.split(","):
@@ -73,9 +75,9 @@ def main() -> None:
             x = lambda: torch.rand(args.batch, 3, args.crop, args.crop, device=device) * 2 - 1  # noqa: E731
             photo, cartoon, smoothed = x(), x(), x()
             trainer._start_phase("init")
-            init = time_step(lambda: trainer._init_step(photo), args.repeats, device)
+            init = time_step(lambda: trainer._init_step(photo), args.repeats, args.warmup, device)
             trainer._start_phase("adversarial")
-            adv = time_step(lambda: trainer._adversarial_step(photo, cartoon, smoothed), args.repeats, device)
+            adv = time_step(lambda: trainer._adversarial_step(photo, cartoon, smoothed), args.repeats, args.warmup, device)
             rows.append((arch, backbone, init, adv))
             print(f"  {arch:<16} {backbone:<6} init {init:8.2f} s/step   adversarial {adv:8.2f} s/step", flush=True)
             del trainer

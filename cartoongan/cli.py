@@ -16,9 +16,17 @@ from cartoongan.errors import CartoonGANError
 
 
 def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from cartoongan.training.config import TrainConfig, load_yaml, parse_overrides
 
-    config = load_yaml(args.config) if args.config else TrainConfig()
+    saved = Path(args.out) / "config.yaml"
+    if args.config:
+        config = load_yaml(args.config)
+    elif args.resume and saved.is_file():  # `train --out RUN --resume` alone continues a run
+        config = load_yaml(saved)
+    else:
+        config = TrainConfig()
     flags = {
         "photos": args.photos,
         "cartoons": args.cartoons,
@@ -57,6 +65,36 @@ def _frames(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from cartoongan.export.onnx import convert_fp16, export_onnx, quantize_int8, read_metadata
+
+    if args.precision == "int8" and not args.calibration:
+        raise CartoonGANError("--precision int8 needs --calibration DIR (a folder of representative photos)")
+    if args.precision == "fp32":
+        export_onnx(args.checkpoint, args.out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export_onnx(args.checkpoint, Path(tmp) / "fp32.onnx")
+            if args.precision == "fp16":
+                convert_fp16(fp32, args.out)
+            else:
+                _, value = quantize_int8(fp32, args.out, args.calibration)
+                print(f"INT8 PSNR against fp32 on the calibration photos: {value:.2f} dB")
+    meta = read_metadata(args.out)
+    print(f"wrote {args.out} ({meta['cartoongan.arch']}, {meta['cartoongan.precision']}, "
+          f"torch parity {meta.get('cartoongan.parity_max_abs_diff', '-')})")
+    return 0
+
+
+def _cartoonize(args: argparse.Namespace) -> int:
+    from cartoongan.sdk.cli import cartoonize
+
+    return cartoonize(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cartoongan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cartoongan {__version__}")
@@ -85,6 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
     frames.add_argument("--every", type=float, default=1.0, help="seconds between frames (default 1)")
     frames.add_argument("--min-diff", type=float, default=6.0, help="skip frames closer than this to the last one")
     frames.set_defaults(func=_frames)
+
+    export = commands.add_parser("export", help="export a trained checkpoint for deployment")
+    export_commands = export.add_subparsers(dest="export_command", required=True)
+    onnx = export_commands.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch/H/W, BatchNorm folded)")
+    onnx.add_argument("checkpoint", help="a training checkpoint (.safetensors)")
+    onnx.add_argument("-o", "--out", required=True, help="output .onnx file")
+    onnx.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    onnx.add_argument("--calibration", help="folder of photos for INT8 calibration")
+    onnx.set_defaults(func=_export_onnx)
+
+    run = commands.add_parser("cartoonize", help="stylize image files, folders or globs")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    run.add_argument("-o", "--out", required=True, help="output folder (or a file name for a single input)")
+    run.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")
+    run.add_argument("--backend", default="auto", help="auto | onnxruntime-cpu | onnxruntime-cuda | ...")
+    run.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    run.add_argument("--max-side", type=int, help="stylize at most at this size, then resize back")
+    run.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    run.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cartoonize)
     return parser
 
 

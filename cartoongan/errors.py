@@ -22,3 +22,15 @@ class CheckpointError(CartoonGANError):
 
 class MissingWeights(CartoonGANError, FileNotFoundError):
     """Pretrained weights (e.g. VGG) were not found; the message says how to get them."""
+
+
+class TrainingDiverged(CartoonGANError, FloatingPointError):
+    """A loss became NaN or infinite; the last checkpoint is kept."""
+
+
+class BackendUnavailable(CartoonGANError):
+    """The asked-for backend (or execution provider) cannot run here."""
+
+
+class ModelError(CartoonGANError):
+    """A model file is missing, corrupt, or not a cartoongan generator."""

@@ -68,3 +68,32 @@ def tiny_config(tiny_data):
         checkpoint_every=1000,
         sample_count=2,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A cartoongan-lite checkpoint with random weights and non-trivial BatchNorm statistics."""
+    import torch
+
+    from cartoongan.training import checkpoint
+    from cartoongan.training.networks import build_generator
+
+    torch.manual_seed(0)
+    generator = build_generator("cartoongan-lite")
+    for module in generator.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # so that folding has something to fold
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    checkpoint.save(path, tensors, {"arch": "cartoongan-lite", "config": {"crop_size": 32}, "config_hash": "test", "step": 0})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint) -> Path:
+    from cartoongan.export.onnx import export_onnx
+
+    return export_onnx(tiny_checkpoint, tiny_checkpoint.with_name("tiny.onnx"))

@@ -108,6 +108,8 @@ def test_cli_train_then_resume(tiny_data, tmp_path, capsys):
     assert "step 2 (init)" in capsys.readouterr().out
     assert main([*args, "--resume"]) == 0
     assert "step 4 (init)" in capsys.readouterr().out
+    assert main(["train", "--out", str(run_dir), "--resume", "--max-steps", "1", "--no-progress"]) == 0
+    assert "step 5 (init)" in capsys.readouterr().out
     assert main(["train", "--out", str(tmp_path / "x"), "--set", "nonsense=1"]) == 1
     assert "unknown config fields ['nonsense']" in capsys.readouterr().err
 

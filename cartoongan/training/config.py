@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cartoongan._deps import require
+from cartoongan._io import atomic_write_bytes
 from cartoongan.errors import InvalidInput
 
 
@@ -158,7 +159,5 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def dump_yaml(config: TrainConfig, path: str | Path) -> None:
-    from cartoongan.training.checkpoint import atomic_write_bytes
-
     yaml = require("yaml", "writing YAML configs")
     atomic_write_bytes(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False).encode())

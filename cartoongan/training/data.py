@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cartoongan._io import read_image, write_image
 from cartoongan.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -37,28 +38,14 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def read_rgb(path: str | Path) -> np.ndarray | None:
-    """HxWx3 uint8 RGB, or None if the file cannot be decoded (empty, truncated, not an image)."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # also works for non-ASCII paths, unlike cv2.imread
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # grayscale -> 3 channels, alpha dropped
-    if image is None or image.size == 0:
-        return None
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """HxWx3 uint8 RGB (grayscale expanded, alpha dropped), or None if the file cannot be decoded."""
+    image = read_image(path, cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def atomic_write_image(path: str | Path, image_rgb: np.ndarray) -> None:
-    """Encode by extension, write to a temporary file beside `path`, then rename over it."""
-    path = Path(path)
-    ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InvalidInput(f"cannot encode an image as {path.suffix!r}")
-    from cartoongan.training.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(path, encoded.tobytes())
+    """Encode by extension and write atomically (temporary file, then rename)."""
+    write_image(path, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
 
 
 # --------------------------------------------------------------------------- edge smoothing

@@ -35,7 +35,8 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from cartoongan import __version__
-from cartoongan.errors import CheckpointError, InvalidInput, MissingWeights
+from cartoongan._io import atomic_write_bytes
+from cartoongan.errors import CheckpointError, InvalidInput, MissingWeights, TrainingDiverged
 from cartoongan.training import checkpoint
 from cartoongan.training.config import TrainConfig, dump_yaml, from_dict
 from cartoongan.training.data import (
@@ -337,7 +338,7 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if path.exists():
             lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-            checkpoint.atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
+            atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
 
     # ---- steps
 
@@ -460,7 +461,7 @@ class Trainer:
     def _after_step(self, losses: dict[str, float], seconds: float, bar) -> None:
         c, p = self.config, self.progress
         if not all(math.isfinite(v) for v in losses.values()):
-            raise FloatingPointError(f"non-finite loss at step {p.step}: {losses}; last checkpoint is kept")
+            raise TrainingDiverged(f"non-finite loss at step {p.step}: {losses}; the last checkpoint is kept")
         if bar is not None:
             bar.update(1)
             bar.set_postfix(phase=p.phase, **{k: f"{v:.4f}" for k, v in losses.items()})
