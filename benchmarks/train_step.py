@@ -25,15 +25,15 @@ from cartoongan.training.trainer import Trainer
 from cartoongan.training.vgg import build_vgg
 
 
-def make_trainer(arch: str, backbone: str, device: torch.device) -> Trainer:
+def make_trainer(arch: str, backbone: str, device: torch.device, d_channels: int = 32) -> Trainer:
     """A Trainer without data: only what `_init_step` / `_adversarial_step` use."""
     trainer = Trainer.__new__(Trainer)
-    trainer.config = TrainConfig(arch=arch, content_backbone=backbone, vgg_weights="random")
+    trainer.config = TrainConfig(arch=arch, content_backbone=backbone, vgg_weights="random", d_channels=d_channels)
     trainer.device = device
     trainer.dist = SimpleNamespace(world=1, enabled=False)
     trainer.vgg = build_vgg(backbone, random_init=True).to(device)
     trainer.generator = build_generator(arch).to(device)
-    trainer.discriminator = PatchDiscriminator().to(device)
+    trainer.discriminator = PatchDiscriminator(d_channels).to(device)
     trainer.progress = SimpleNamespace()
     trainer.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
     return trainer
@@ -61,17 +61,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--archs", default=",".join(ARCHITECTURES))
     parser.add_argument("--backbones", default="vgg16,vgg19")
+    parser.add_argument("--d-channels", type=int, default=32, help="discriminator width (the paper: 32)")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), "
-          f"torch {torch.__version__}, batch {args.batch}, crop {args.crop}x{args.crop}, "
+          f"torch {torch.__version__}, batch {args.batch}, crop {args.crop}x{args.crop}, D width {args.d_channels}, "
           f"{args.warmup} warm-up step(s), median of {args.repeats}")
     rows = []
     for arch in args.archs.split(","):
         for backbone in args.backbones.split(","):
             torch.manual_seed(0)
-            trainer = make_trainer(arch, backbone, device)
+            trainer = make_trainer(arch, backbone, device, args.d_channels)
             x = lambda: torch.rand(args.batch, 3, args.crop, args.crop, device=device) * 2 - 1  # noqa: E731
             photo, cartoon, smoothed = x(), x(), x()
             trainer._start_phase("init")

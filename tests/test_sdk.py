@@ -177,20 +177,19 @@ def test_bad_models_are_clear_errors(tmp_path, tiny_onnx):
     (tmp_path / "text.onnx").write_text("hello")
     with pytest.raises(ModelError, match="cannot load it as an ONNX model"):
         Cartoonizer(tmp_path / "text.onnx", backend="cpu")
-    gray = _onnx_with(
-        tmp_path, "gray.onnx",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, "h", "w"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])],
-    )  # fmt: skip
-    with pytest.raises(ModelError, match=r"expected a float Nx3xHxW input, got tensor\(float\) with shape"):
-        Cartoonizer(gray, backend="cpu")
-    ints = _onnx_with(
-        tmp_path, "ints.onnx",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, ["n", 3, "h", "w"])],
-    )  # fmt: skip
-    with pytest.raises(ModelError, match=r"got tensor\(int64\)"):
-        Cartoonizer(ints, backend="cpu")
+    wrong_io = {
+        "gray.onnx": (TensorProto.FLOAT, 1, r"expected a float Nx3xHxW input, got tensor\(float\) with shape"),
+        "ints.onnx": (TensorProto.INT64, 3, r"got tensor\(int64\)"),
+    }
+    for name, (elem_type, channels, message) in wrong_io.items():
+        shape = ["n", channels, "h", "w"]
+        path = _onnx_with(
+            tmp_path, name,
+            [helper.make_tensor_value_info("x", elem_type, shape)],
+            [helper.make_tensor_value_info("y", elem_type, shape)],
+        )  # fmt: skip
+        with pytest.raises(ModelError, match=message):
+            Cartoonizer(path, backend="cpu")
     with pytest.raises(ModelError, match="is a fp32 model, but precision='int8'.*--precision int8"):
         Cartoonizer(tiny_onnx, backend="cpu", precision="int8")
 
@@ -248,3 +247,12 @@ def test_cli_keeps_going_past_a_bad_file(tiny_onnx, tmp_path, capsys):
     assert code == 0 and cv2.imread(str(tmp_path / "single.png")).shape == (30, 40, 3)
     assert main(["cartoonize", str(tmp_path / "nothing*.jpg"), "-o", str(out), "--model", str(tiny_onnx)]) == 1
     assert "no such file, folder or matching glob" in capsys.readouterr().err
+
+
+def test_openvino_backend_matches_onnxruntime(tiny_onnx, cartoonizer):
+    pytest.importorskip("openvino")
+    with Cartoonizer(tiny_onnx, backend="openvino") as ov:
+        assert ov.backend == "openvino" and ov.providers == ["openvino"]
+        for image in (photo(37, 53), photo(64, 64, 1)):
+            assert np.abs(ov.run(image).astype(int) - cartoonizer.run(image)).max() <= 2
+        assert [o.shape for o in ov.run([photo(32, 32), photo(32, 32, 2)])] == [(32, 32, 3)] * 2

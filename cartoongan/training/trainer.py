@@ -241,7 +241,7 @@ class Trainer:
         c = self.config
         self.vgg = build_vgg(c.content_backbone, c.vgg_weights, random_init=c.vgg_weights == "random").to(self.device)
         generator = build_generator(c.arch)
-        discriminator = PatchDiscriminator(norm=c.d_norm, spectral_norm=c.d_spectral_norm)
+        discriminator = PatchDiscriminator(c.d_channels, c.d_norm, c.d_spectral_norm)
         if self.dist.enabled and self.device.type == "cuda":
             # PyTorch's SyncBatchNorm runs on GPUs only; on CPU each rank keeps its own
             # batch statistics and DDP broadcasts rank 0's running averages.
