@@ -7,7 +7,13 @@ MACs are counted per image from the convolution shapes (no timing involved).
 
 from __future__ import annotations
 
-from cartoongan.training.networks import ARCHITECTURES, PatchDiscriminator, build_generator, count_macs, count_parameters
+from cartoongan.training.networks import (
+    ARCHITECTURES,
+    PatchDiscriminator,
+    build_generator,
+    count_macs,
+    count_parameters,
+)
 
 SIZES = {"256x256": (256, 256), "512x512": (512, 512), "720p": (720, 1280), "1080p": (1080, 1920)}
 
@@ -22,7 +28,8 @@ def main() -> None:
     for name, model in models.items():
         macs = [count_macs(model, h, w) for h, w in SIZES.values()]
         ratio = f"{reference / macs[0]:.1f}x" if name.startswith("cartoongan") else ""
-        print(f"{name:<22}{count_parameters(model) / 1e6:>12.3f}" + "".join(f"{m / 1e9:>16.2f}" for m in macs) + f"{ratio:>8}")
+        gmacs = "".join(f"{m / 1e9:>16.2f}" for m in macs)
+        print(f"{name:<22}{count_parameters(model) / 1e6:>12.3f}{gmacs}{ratio:>8}")
     print("\n'vs bn': how many times fewer MACs than cartoongan-bn at 256x256.")
 
 

@@ -76,12 +76,13 @@ def main() -> None:
             x = lambda: torch.rand(args.batch, 3, args.crop, args.crop, device=device) * 2 - 1  # noqa: E731
             photo, cartoon, smoothed = x(), x(), x()
             trainer._start_phase("init")
-            init = time_step(lambda: trainer._init_step(photo), args.repeats, args.warmup, device)
+            init_step = lambda: trainer._init_step(photo)  # noqa: E731
+            init = time_step(init_step, args.repeats, args.warmup, device)
             trainer._start_phase("adversarial")
-            adv = time_step(lambda: trainer._adversarial_step(photo, cartoon, smoothed), args.repeats, args.warmup, device)
+            adversarial = lambda: trainer._adversarial_step(photo, cartoon, smoothed)  # noqa: E731
+            adv = time_step(adversarial, args.repeats, args.warmup, device)
             rows.append((arch, backbone, init, adv))
             print(f"  {arch:<16} {backbone:<6} init {init:8.2f} s/step   adversarial {adv:8.2f} s/step", flush=True)
-            del trainer
 
     reference = {(a, b): adv for a, b, _, adv in rows}.get(("cartoongan-bn", "vgg19"))
     print(f"\n{'generator':<16} {'backbone':<9} {'init s/step':>12} {'adv s/step':>11} {'adv vs bn+vgg19':>16}")

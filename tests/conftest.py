@@ -88,7 +88,8 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
             module.bias.data.uniform_(-0.2, 0.2)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
-    checkpoint.save(path, tensors, {"arch": "cartoongan-lite", "config": {"crop_size": 32}, "config_hash": "test", "step": 0})
+    meta = {"arch": "cartoongan-lite", "config": {"crop_size": 32}, "config_hash": "test", "step": 0}
+    checkpoint.save(path, tensors, meta)
     return path
 
 

@@ -106,3 +106,25 @@ def test_missing_weights_say_how_to_get_them(monkeypatch, tmp_path):
 def test_random_weights_only_when_asked():
     model = build_vgg("vgg16", random_init=True)
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 512, 2, 2)  # through pool4: 1/16
+
+
+def test_auto_backbone_prefers_vgg16_and_finds_local_weights(tmp_path, monkeypatch):
+    from cartoongan.training.vgg import resolve_backbone
+
+    monkeypatch.delenv("CARTOONGAN_VGG_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no user caches
+    with pytest.raises(MissingWeights, match="vgg16-397923af.pth"):
+        resolve_backbone("auto")
+    (tmp_path / "weights").mkdir()
+    keras19 = tmp_path / "weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    keras19.write_bytes(b"x")
+    assert resolve_backbone("auto") == ("vgg19", str(keras19))
+    tv16 = tmp_path / "weights" / "vgg16-397923af.pth"
+    tv16.write_bytes(b"x")
+    assert resolve_backbone("auto") == ("vgg16", str(tv16))  # the design's choice when available
+    assert resolve_backbone("vgg19") == ("vgg19", str(keras19))
+    assert resolve_backbone("auto", str(keras19)) == ("vgg19", str(keras19))
+    with pytest.raises(InvalidInput, match="cannot tell whether .*mystery.pth holds VGG16 or VGG19"):
+        resolve_backbone("auto", str(tmp_path / "mystery.pth"))
+    assert resolve_backbone("auto", "random") == ("vgg19", "random")

@@ -197,7 +197,6 @@ def convert_fp16(source: str | Path, output: str | Path, keep_io_types: bool = T
     """float16 weights and activations; float32 input and output unless `keep_io_types=False`."""
     onnx = require("onnx", "FP16 conversion")
     from onnxruntime.transformers.float16 import convert_float_to_float16
-
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=keep_io_types)

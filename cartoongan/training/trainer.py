@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from cartoongan import __version__
 from cartoongan._io import atomic_write_bytes
-from cartoongan.errors import CheckpointError, InvalidInput, MissingWeights, TrainingDiverged
+from cartoongan.errors import CheckpointError, InvalidInput, TrainingDiverged
 from cartoongan.training import checkpoint
 from cartoongan.training.config import TrainConfig, dump_yaml, from_dict
 from cartoongan.training.data import (
@@ -51,87 +51,11 @@ from cartoongan.training.data import (
     readable_images,
     to_tensor,
 )
+from cartoongan.training.distributed import Distributed, unwrap
 from cartoongan.training.networks import PatchDiscriminator, build_generator
-from cartoongan.training.vgg import WEIGHTS_ENV, build_vgg
+from cartoongan.training.vgg import build_vgg, resolve_backbone
 
 log = logging.getLogger(__name__)
-
-PHASES = ("init", "adversarial")
-
-# Where locally saved VGG weights are looked for when the config names none (never downloaded).
-_VGG_FILES = {
-    "vgg16": ("vgg16-397923af.pth", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "vgg19": ("vgg19-dcbb9e9d.pth", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-}
-_VGG_DIRS = ("weights", "~/.cache/cartoongan/weights", "~/.cache/torch/hub/checkpoints")
-
-
-def resolve_content_backbone(config: TrainConfig) -> TrainConfig:
-    """Fix `content_backbone` and `vgg_weights` to a concrete choice (saved with the run)."""
-    if config.vgg_weights == "random":  # tests only: explicit random VGG weights
-        return config.replace(content_backbone="vgg19" if config.content_backbone == "auto" else config.content_backbone)
-    weights = config.vgg_weights or os.environ.get(WEIGHTS_ENV, "")
-    wanted = ("vgg16", "vgg19") if config.content_backbone == "auto" else (config.content_backbone,)
-    if weights:
-        named = [b for b in ("vgg16", "vgg19") if b in Path(weights).name.lower()]
-        if config.content_backbone == "auto":
-            if len(named) != 1:
-                raise InvalidInput(
-                    f"cannot tell whether {weights} holds VGG16 or VGG19 weights; set content_backbone explicitly"
-                )
-            wanted = tuple(named)
-        return config.replace(content_backbone=wanted[0], vgg_weights=str(Path(weights).expanduser().resolve()))
-    for backbone in wanted:
-        for folder in _VGG_DIRS:
-            for name in _VGG_FILES[backbone]:
-                candidate = Path(folder).expanduser() / name
-                if candidate.is_file():
-                    return config.replace(content_backbone=backbone, vgg_weights=str(candidate.resolve()))
-    # build_vgg explains where to get the weights
-    build_vgg(wanted[0], weights=None)
-    raise MissingWeights("no VGG weights found")  # not reached
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> "Distributed":
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world == 1:
-            return cls()
-        return cls(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def any(self, flag: bool, device: torch.device) -> bool:
-        """True on every rank if `flag` is true on any rank."""
-        if not self.enabled:
-            return flag
-        t = torch.tensor([1.0 if flag else 0.0], device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
 
 def _ignore_sigint(_worker_id: int) -> None:
     # Ctrl-C is handled by the main process, which finishes the step and saves.
@@ -172,7 +96,9 @@ class Trainer:
         if self.dist.enabled and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.run_dir = Path(run_dir)
-        config = resolve_content_backbone(config.validate())
+        config = config.validate()
+        backbone, weights = resolve_backbone(config.content_backbone, config.vgg_weights)
+        config = config.replace(content_backbone=backbone, vgg_weights=weights)
         resume_state = None
         if resume:
             resume_state = checkpoint.load(self.run_dir / "checkpoints" / "last.safetensors")
@@ -184,7 +110,7 @@ class Trainer:
                 )
             config = saved
         elif (self.run_dir / "checkpoints" / "last.safetensors").exists():
-            raise InvalidInput(f"{self.run_dir} already holds a run; pass --resume to continue it or pick another --out")
+            raise InvalidInput(f"{self.run_dir} already holds a run; pass --resume to continue it, or another --out")
         self.config = config
         torch.manual_seed(config.seed)
 
@@ -278,8 +204,8 @@ class Trainer:
     # ---- checkpoints
 
     def _state(self) -> tuple[dict, dict]:
-        tensors = {f"generator.{k}": v for k, v in _unwrap(self.generator).state_dict().items()}
-        tensors.update({f"discriminator.{k}": v for k, v in _unwrap(self.discriminator).state_dict().items()})
+        tensors = {f"generator.{k}": v for k, v in unwrap(self.generator).state_dict().items()}
+        tensors.update({f"discriminator.{k}": v for k, v in unwrap(self.discriminator).state_dict().items()})
         groups = {}
         for name, opt in self.optimizers.items():
             flat, groups[name] = checkpoint.flatten_optimizer(f"optim.{name}", opt.state_dict())
@@ -324,7 +250,7 @@ class Trainer:
             )
         for prefix, model in (("generator.", self.generator), ("discriminator.", self.discriminator)):
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            _unwrap(model).load_state_dict(state)
+            unwrap(model).load_state_dict(state)
         self._start_phase(meta["phase"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(checkpoint.unflatten_optimizer(f"optim.{name}", tensors, meta["param_groups"][name]))
@@ -367,7 +293,7 @@ class Trainer:
         opt_d.step()
 
         # Generator: fool the (unwrapped, frozen for this step) discriminator and keep the content.
-        plain_d = _unwrap(self.discriminator)
+        plain_d = unwrap(self.discriminator)
         plain_d.requires_grad_(False)
         with self.autocast():
             loss_adv = gan_loss(c.gan_loss, plain_d(fake), True)
@@ -477,7 +403,7 @@ class Trainer:
         """A PNG grid, one row per sample photo: input | output."""
         if not self.dist.main:
             return None
-        generator = _unwrap(self.generator)
+        generator = unwrap(self.generator)
         was_training = generator.training
         generator.eval()
         out = generator(self.sample_photos.to(self.device)).float().cpu()

@@ -174,6 +174,49 @@ def load_keras_h5(model: VGGFeatures, path: str | Path) -> None:
     model.std.fill_(KERAS_SCALE / 255.0)
 
 
+# Where locally saved weights are looked for when none are named (never downloaded).
+WEIGHT_FILES = {
+    "vgg16": ("vgg16-397923af.pth", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "vgg19": ("vgg19-dcbb9e9d.pth", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+}
+WEIGHT_DIRS = ("weights", "~/.cache/cartoongan/weights", "~/.cache/torch/hub/checkpoints")
+
+
+def _missing(backbone: str) -> MissingWeights:
+    return MissingWeights(
+        f"the {backbone} content loss needs pretrained ImageNet weights: {_HOW_TO_GET[backbone]}. "
+        f"Pass the file with --vgg-weights PATH (or `vgg_weights:` in the config, or ${WEIGHTS_ENV}), "
+        f"or put it in one of {list(WEIGHT_DIRS)}."
+    )
+
+
+def resolve_backbone(backbone: str = "auto", weights: str = "") -> tuple[str, str]:
+    """(backbone, weights file) to use; "auto" prefers VGG16 (our design) when its weights are found.
+
+    `weights="random"` is passed through (tests only).
+    """
+    if backbone not in ("auto", *BACKBONES):
+        raise InvalidInput(f"unknown content backbone {backbone!r}; expected auto or one of {sorted(BACKBONES)}")
+    if weights == "random":
+        return ("vgg19" if backbone == "auto" else backbone), weights
+    weights = weights or os.environ.get(WEIGHTS_ENV, "")
+    if weights:
+        if backbone == "auto":
+            named = [b for b in BACKBONES if b in Path(weights).name.lower()]
+            if len(named) != 1:
+                raise InvalidInput(f"cannot tell whether {weights} holds VGG16 or VGG19 weights; set content_backbone")
+            backbone = named[0]
+        return backbone, str(Path(weights).expanduser().resolve())
+    candidates = ("vgg16", "vgg19") if backbone == "auto" else (backbone,)
+    for name in candidates:
+        for folder in WEIGHT_DIRS:
+            for filename in WEIGHT_FILES[name]:
+                path = Path(folder).expanduser() / filename
+                if path.is_file():
+                    return name, str(path.resolve())
+    raise _missing(candidates[0])
+
+
 def build_vgg(
     backbone: str = "vgg19", weights: str | Path | None = None, random_init: bool = False
 ) -> VGGFeatures:
@@ -185,10 +228,7 @@ def build_vgg(
         return model
     weights = weights or os.environ.get(WEIGHTS_ENV)
     if not weights:
-        raise MissingWeights(
-            f"the {backbone} content loss needs pretrained ImageNet weights: {_HOW_TO_GET[backbone]}. "
-            f"Pass the file with --vgg-weights PATH (or `vgg_weights:` in the config, or ${WEIGHTS_ENV})."
-        )
+        raise _missing(backbone)
     path = Path(weights)
     if not path.is_file():
         raise MissingWeights(f"VGG weights file {path} does not exist; expected {_HOW_TO_GET[backbone]}")

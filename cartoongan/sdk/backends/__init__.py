@@ -29,7 +29,12 @@ BACKENDS: dict[str, tuple[Callable[[Path, bool], Backend], Callable[[], bool]]] 
         lambda: OnnxRuntimeBackend.available("cpu"),
     ),
 }
-ALIASES = {"onnxruntime": "onnxruntime-cpu", "ort": "onnxruntime-cpu", "cpu": "onnxruntime-cpu", "cuda": "onnxruntime-cuda"}
+ALIASES = {
+    "onnxruntime": "onnxruntime-cpu",
+    "ort": "onnxruntime-cpu",
+    "cpu": "onnxruntime-cpu",
+    "cuda": "onnxruntime-cuda",
+}
 
 
 def available_backends() -> list[str]:

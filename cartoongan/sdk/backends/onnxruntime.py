@@ -66,7 +66,8 @@ class OnnxRuntimeBackend(Backend):
         return self.session.get_providers() if self.session is not None else []
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.info.output_name], {self.info.input_name: batch})[0].astype(np.float32, copy=False)
+        (out,) = self.session.run([self.info.output_name], {self.info.input_name: batch})
+        return out.astype(np.float32, copy=False)
 
     def close(self) -> None:
         self.session = None
