@@ -131,3 +131,16 @@ def test_extract_frames_refuses_non_videos(tmp_path):
         extract_frames(fake, tmp_path / "out")
     with pytest.raises(InvalidInput, match="positive number of seconds"):
         extract_frames(fake, tmp_path / "out", every=0)
+
+
+def test_holdout_split_is_stable_and_disjoint(tmp_path):
+    from cartoongan.training.data import split_holdout
+
+    paths = [tmp_path / f"photo_{i:03d}.jpg" for i in range(200)]
+    train, holdout = split_holdout(paths, 0.1)
+    assert set(train).isdisjoint(holdout) and len(train) + len(holdout) == 200
+    assert 8 <= len(holdout) <= 35
+    # the same names give the same split, wherever they live and whatever else is in the folder
+    _, again = split_holdout([tmp_path / "other" / p.name for p in paths[::-1]] + [tmp_path / "new.jpg"], 0.1)
+    assert sorted(p.name for p in again if p.name != "new.jpg") == sorted(p.name for p in holdout)
+    assert split_holdout(paths, 0.0) == (paths, [])

@@ -152,3 +152,10 @@ def test_ddp_two_processes_on_cpu_end_with_identical_weights(tiny_config, tmp_pa
         assert torch.equal(rank0[key], rank1[key]), key
     _, meta = checkpoint.load(run_dir / "checkpoints" / "last.safetensors")
     assert (meta["world_size"], meta["step"], meta["phase"]) == (2, 3, "adversarial")
+
+
+def test_holdout_photos_are_listed_and_never_trained_on(tiny_config, tmp_path):
+    trainer = Trainer(tiny_config.replace(holdout_fraction=0.3), tmp_path / "run")
+    listed = (tmp_path / "run" / "holdout.txt").read_text().split()
+    assert listed and set(listed).isdisjoint(str(p) for p in trainer.dataset.photos)
+    assert len(listed) + len(trainer.dataset.photos) == 8

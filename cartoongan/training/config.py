@@ -27,6 +27,7 @@ class TrainConfig:
     crop_size: int = 256
     short_side: int = 0  # resize every image so its short side is this (0: only small ones go up to crop_size)
     num_workers: int = 2
+    holdout_fraction: float = 0.0  # photos kept out of training (stable split by file name), for samples and evaluation
 
     # networks and losses
     arch: str = "cartoongan-bn"
@@ -88,6 +89,7 @@ class TrainConfig:
             (self.d_norm in ("instance", "batch", "none"), "d_norm must be instance, batch or none"),
             (self.crop_size >= 32 and self.crop_size % 4 == 0, "crop_size must be a multiple of 4, at least 32"),
             (self.d_channels >= 4, "d_channels must be at least 4"),
+            (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
             (self.batch_size >= 2, "batch_size must be at least 2 (BatchNorm needs a batch)"),
             (self.init_epochs >= 0 and self.adv_epochs >= 0, "epochs must be >= 0"),
             (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1, "*_every must be >= 1"),

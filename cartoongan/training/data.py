@@ -118,6 +118,19 @@ def _warn_unreadable(paths: list[Path], kind: str) -> None:
         log.warning("skipped %d unreadable %s image(s): %s", len(paths), kind, shown)
 
 
+def split_holdout(paths: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:
+    """(train, holdout): a file is held out when the hash of its name falls below `fraction`.
+
+    The split depends only on file names, so it is the same on every machine and
+    does not move when photos are added or removed.
+    """
+    train, holdout = [], []
+    for path in paths:
+        bucket = int(hashlib.sha1(path.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (holdout if bucket < fraction else train).append(path)
+    return train, holdout
+
+
 def readable_images(paths: list[Path], kind: str) -> list[Path]:
     """The paths that decode; the others are counted in one warning."""
     good, bad = [], []

@@ -49,6 +49,7 @@ from cartoongan.training.data import (
     prepare_smoothed,
     read_rgb,
     readable_images,
+    split_holdout,
     to_tensor,
 )
 from cartoongan.training.distributed import Distributed, unwrap
@@ -144,7 +145,11 @@ class Trainer:
 
     def _build_data(self) -> None:
         c = self.config
-        photos = readable_images(list_images(c.photos), "photo")
+        photos, holdout = split_holdout(readable_images(list_images(c.photos), "photo"), c.holdout_fraction)
+        if holdout and self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            listing = "".join(f"{p}\n" for p in holdout)
+            atomic_write_bytes(self.run_dir / "holdout.txt", listing.encode())
         cartoons = list_images(c.cartoons)
         smoothing = EdgeSmoothing(c.canny_low, c.canny_high, c.edge_dilate, c.edge_blur)
         cache = self.run_dir / "cache" / "edge_smoothed"
@@ -160,7 +165,9 @@ class Trainer:
                 f"{len(photos)} readable photo(s) cannot fill one batch of {c.batch_size} on {self.dist.world} "
                 f"process(es); add photos or lower batch_size"
             )
-        samples = [fit_for_crop(read_rgb(p), c.crop_size, c.short_side) for p in photos[: c.sample_count]]
+        # sample grids show held-out photos when there are any: what the model does on unseen images
+        sample_paths = (holdout or photos)[: c.sample_count]
+        samples = [fit_for_crop(read_rgb(p), c.crop_size, c.short_side) for p in sample_paths]
         self.sample_photos = torch.stack([to_tensor(center_crop(s, c.crop_size)) for s in samples])
 
     def _build_models(self) -> None:
