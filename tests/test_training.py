@@ -159,3 +159,27 @@ def test_holdout_photos_are_listed_and_never_trained_on(tiny_config, tmp_path):
     listed = (tmp_path / "run" / "holdout.txt").read_text().split()
     assert listed and set(listed).isdisjoint(str(p) for p in trainer.dataset.photos)
     assert len(listed) + len(trainer.dataset.photos) == 8
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_finishes_the_step_and_saves(tiny_data, tmp_path):
+    import signal
+    import time
+
+    photos, cartoons = tiny_data
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "cartoongan.cli", "train", "--photos", str(photos), "--cartoons", str(cartoons),
+               "--out", str(run_dir), "--arch", "cartoongan-lite", "--vgg-weights", "random", "--no-progress",
+               "--set", "crop_size=32", "--set", "batch_size=2", "--set", "num_workers=1", "--set", "log_every=1"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)  # the main process and its data-loader workers, like a scheduler does
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "stopped by a signal" in stderr
+    _, meta = checkpoint.load(run_dir / "checkpoints" / "last.safetensors")
+    assert meta["step"] == len(metrics.read_text().splitlines()) >= 2

@@ -58,9 +58,11 @@ from cartoongan.training.vgg import build_vgg, resolve_backbone
 
 log = logging.getLogger(__name__)
 
-def _ignore_sigint(_worker_id: int) -> None:
-    # Ctrl-C is handled by the main process, which finishes the step and saves.
+def _ignore_stop_signals(_worker_id: int) -> None:
+    # Ctrl-C or a SIGTERM sent to the whole process group is handled by the main process, which
+    # finishes the step and saves; a worker dying first would abort that step instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # --------------------------------------------------------------------------- losses
@@ -329,7 +331,7 @@ class Trainer:
             batch_size=c.batch_size,
             sampler=indices,
             num_workers=c.num_workers,
-            worker_init_fn=_ignore_sigint if c.num_workers else None,
+            worker_init_fn=_ignore_stop_signals if c.num_workers else None,
             pin_memory=self.device.type == "cuda",
             drop_last=True,
         )
@@ -337,6 +339,8 @@ class Trainer:
     def fit(self, max_steps: int | None = None, max_minutes: float | None = None, progress_bar: bool = True) -> Path:
         """Train until the schedule ends or a budget (steps / minutes of this call) or a signal stops it."""
         c, p = self.config, self.progress
+        if (max_steps is not None and max_steps < 1) or (max_minutes is not None and max_minutes <= 0):
+            raise InvalidInput(f"--max-steps must be >= 1 and --max-minutes > 0, got {max_steps} and {max_minutes}")
         stop_requested = threading.Event()
         handlers = self._install_signal_handlers(stop_requested)
         bar = None
