@@ -170,7 +170,8 @@ def test_sigterm_to_the_process_group_finishes_the_step_and_saves(tiny_data, tmp
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "cartoongan.cli", "train", "--photos", str(photos), "--cartoons", str(cartoons),
                "--out", str(run_dir), "--arch", "cartoongan-lite", "--vgg-weights", "random", "--no-progress",
-               "--set", "crop_size=32", "--set", "batch_size=2", "--set", "num_workers=1", "--set", "log_every=1"]  # fmt: skip
+               "--set", "crop_size=32", "--set", "batch_size=2", "--set", "num_workers=1",
+               "--set", "log_every=1"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     metrics = run_dir / "metrics.jsonl"

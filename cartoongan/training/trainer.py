@@ -58,6 +58,7 @@ from cartoongan.training.vgg import build_vgg, resolve_backbone
 
 log = logging.getLogger(__name__)
 
+
 def _ignore_stop_signals(_worker_id: int) -> None:
     # Ctrl-C or a SIGTERM sent to the whole process group is handled by the main process, which
     # finishes the step and saves; a worker dying first would abort that step instead.
