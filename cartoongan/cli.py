@@ -89,6 +89,14 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_triton(args: argparse.Namespace) -> int:
+    from cartoongan.export.triton import export_triton
+
+    folder = export_triton(args.model, args.out, args.name, args.max_batch)
+    print(f"wrote {folder}/config.pbtxt and {folder}/1/")
+    return 0
+
+
 def _cartoonize(args: argparse.Namespace) -> int:
     from cartoongan.sdk.cli import cartoonize
 
@@ -153,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     onnx.add_argument("--calibration", help="folder of photos for INT8 calibration")
     onnx.set_defaults(func=_export_onnx)
+    triton = export_commands.add_parser("triton", help="an NVIDIA Triton model repository for an exported model")
+    triton.add_argument("model", help="an exported .onnx model")
+    triton.add_argument("-o", "--out", required=True, help="model repository folder")
+    triton.add_argument("--name", default="cartoongan", help="model name in the repository")
+    triton.add_argument("--max-batch", type=int, default=8, help="Triton max_batch_size")
+    triton.set_defaults(func=_export_triton)
 
     run = commands.add_parser("cartoonize", help="stylize image files, folders or globs")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
