@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -133,6 +133,27 @@ class Cartoonizer:
         return prepared.restore(self._stylize([prepared], preserve_color, max_side)[0])
 
     __call__ = run
+
+    def stream(
+        self,
+        frames: Iterable[Any],
+        batch_size: int | None = None,
+        queue_size: int = 8,
+        *,
+        preserve_color: bool | None = None,
+        max_side: int | None = None,
+    ) -> Iterator[Any]:
+        """Stylize an iterable of frames (e.g. video), in order, with reading and inference in threads.
+
+        Memory stays bounded by `queue_size`; errors from the source or the model are raised here;
+        no thread outlives the iteration (also when the caller stops early or is interrupted).
+        """
+        from cartoongan.sdk.stream import stream
+
+        def run_batch(batch: list[Any]) -> list[Any]:
+            return self.run(batch, preserve_color=preserve_color, max_side=max_side)
+
+        return stream(run_batch, frames, batch_size or self.batch_size, queue_size)
 
     def _stylize(self, prepared: list[im.Prepared], preserve_color: bool | None, max_side: int | None) -> list:
         max_side = max_side or self.max_side
