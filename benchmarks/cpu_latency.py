@@ -29,6 +29,31 @@ def percentiles(fn, warmup: int, iters: int) -> tuple[float, float]:
     return float(np.percentile(times, 50)) * 1e3, float(np.percentile(times, 90)) * 1e3
 
 
+def profile_op_types(path, x, runs: int = 3, top: int = 8) -> str:
+    """Share of ONNX Runtime kernel time per operator type (where the time goes)."""
+    import json
+    import os
+    from collections import Counter
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, {"image": x})
+    trace = session.end_profiling()
+    with open(trace) as f:
+        events = json.load(f)
+    os.remove(trace)
+    by_op = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            by_op[event["args"]["op_name"]] += event["dur"]
+    total = sum(by_op.values()) or 1
+    return ", ".join(f"{op} {100 * t / total:.0f}%" for op, t in by_op.most_common(top))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -38,6 +63,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--calibration", default="../shared/data/photos", help="photos for INT8 calibration")
+    parser.add_argument("--profile", action="store_true", help="also print ONNX Runtime time per operator type")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -89,12 +115,18 @@ def main() -> None:
         except ImportError:
             rows.append(("openvino fp32", float("nan"), float("nan"), "not installed (pip install openvino)"))
 
+        profiles = {}
+        if args.profile:
+            profiles = {"fp32": profile_op_types(fp32, x), "int8": profile_op_types(int8, x)}
+
     base = rows[0][1]
     print(f"{generator.spec.name}, 1x3x{args.size}x{args.size}, {args.iters} timed runs after {args.warmup} warm-up, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__}")
     print(f"{'configuration':<20}{'p50 ms':>10}{'p90 ms':>10}{'speed-up':>10}  notes")
     for name, p50, p90, note in rows:
         print(f"{name:<20}{p50:>10.1f}{p90:>10.1f}{base / p50:>9.2f}x  {note}")
+    for precision, summary in profiles.items():
+        print(f"onnxruntime {precision} time by operator: {summary}")
 
 
 if __name__ == "__main__":
