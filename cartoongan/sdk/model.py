@@ -17,8 +17,8 @@ def default_model_path() -> Path:
     path = Path(str(resources.files("cartoongan.sdk") / "models" / DEFAULT_MODEL))
     if not path.is_file():
         raise ModelError(
-            f"the default model {path} is missing from this installation; reinstall cartoongan "
-            "or pass model=PATH to an exported .onnx file"
+            f"this installation of cartoongan has no default model (expected {path}); pass model=PATH "
+            "to an exported .onnx file (`cartoongan export onnx CHECKPOINT -o model.onnx`)"
         )
     return path
 
