@@ -103,6 +103,29 @@ def _cartoonize(args: argparse.Namespace) -> int:
     return cartoonize(args)
 
 
+def _video(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from cartoongan.sdk import Cartoonizer
+    from cartoongan.sdk.video import stylize_video
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise CartoonGANError(f"{args.out} exists; pass --overwrite to replace it")
+    cartoonizer = Cartoonizer(args.model, backend=args.backend, max_side=args.max_side)
+    print(f"model {cartoonizer.info.arch} on {cartoonizer.backend} {cartoonizer.providers}", file=sys.stderr)
+    with cartoonizer, tqdm(unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
+        result = stylize_video(
+            args.input, args.out, lambda frames: cartoonizer.stream(frames, batch_size=args.batch),
+            start=args.start, end=args.end, on_frame=lambda: bar.update(1),
+        )  # fmt: skip
+    if not result["audio"]:
+        print("warning: the output has no audio (the input has none, or --start/--end trimmed it)", file=sys.stderr)
+    print(f"wrote {args.out}: {result['frames']} frames at {result['fps']:.3f} fps")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from cartoongan.evaluation.evaluate import evaluate, format_table, save
     from cartoongan.evaluation.inception import InceptionFeatures
@@ -179,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cartoonize)
+
+    video = commands.add_parser("video", help="stylize a video file (frame rate, frame count and audio kept)")
+    video.add_argument("input", help="a video file (mp4, mkv, webm, avi, mov)")
+    video.add_argument("-o", "--out", required=True, help="output video (.mp4, .mkv, .webm, .avi, .mov)")
+    video.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")
+    video.add_argument("--backend", default="auto")
+    video.add_argument("--batch", type=int, default=4, help="frames per inference batch")
+    video.add_argument("--max-side", type=int, help="stylize at most at this size, then resize back")
+    video.add_argument("--start", type=float, default=0.0, help="first second to keep")
+    video.add_argument("--end", type=float, help="second to stop at")
+    video.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video.set_defaults(func=_video)
 
     ev = commands.add_parser("evaluate", help="FID/KID to cartoons, content distance, style statistics")
     ev.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")

@@ -1,0 +1,76 @@
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from cartoongan.cli import main  # noqa: E402
+
+
+def make_clip(path, frames=12, fps=8, audio=True, size=(48, 64)):
+    """A short clip whose frames differ, with a 440 Hz tone when `audio`."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.height, video.width = size
+        video.pix_fmt = "yuv420p"
+        if audio:
+            sound = out.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+        for i in range(frames):
+            image = np.full((*size, 3), (i * 20) % 256, np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if audio:
+            t = np.arange(16000 * frames // fps) / 16000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            for start in range(0, samples.shape[1], 1024):
+                piece = np.ascontiguousarray(samples[:, start : start + 1024])
+                chunk = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, start
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))
+
+
+def probe(path):
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        count = sum(1 for _ in container.decode(video))
+        return count, float(video.average_rate), len(container.streams.audio)
+
+
+def test_video_keeps_frame_count_fps_and_audio(tiny_onnx, tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip)
+    assert probe(clip) == (12, 8.0, 1)
+    out = tmp_path / "cartoon.mp4"
+    assert main(["video", str(clip), "-o", str(out), "--model", str(tiny_onnx), "--batch", "3", "--no-progress"]) == 0
+    assert probe(out) == (12, 8.0, 1)
+    assert "12 frames at 8.000 fps" in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    trimmed = tmp_path / "trimmed.mkv"
+    assert main(["video", str(clip), "-o", str(trimmed), "--model", str(tiny_onnx), "--start", "0.5",
+                 "--end", "1.0", "--no-progress"]) == 0  # fmt: skip
+    assert probe(trimmed)[:2] == (4, 8.0)
+    assert "has no audio" in capsys.readouterr().err
+    assert main(["video", str(clip), "-o", str(out), "--model", str(tiny_onnx)]) == 1  # exists
+    assert "pass --overwrite" in capsys.readouterr().err
+
+
+def test_bad_videos_are_clear_errors(tiny_onnx, tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, audio=False)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    for bad in (truncated, text, tmp_path / "missing.mp4"):
+        out = tmp_path / f"out_{bad.stem}.mp4"
+        assert main(["video", str(bad), "-o", str(out), "--model", str(tiny_onnx), "--no-progress"]) == 1
+        assert "error:" in capsys.readouterr().err
+        assert not out.exists()
+    assert main(["video", str(clip), "-o", str(tmp_path / "x.gif"), "--model", str(tiny_onnx)]) == 1
+    assert "expected one of" in capsys.readouterr().err
