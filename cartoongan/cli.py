@@ -118,7 +118,7 @@ def _video(args: argparse.Namespace) -> int:
     with cartoonizer, tqdm(unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
         result = stylize_video(
             args.input, args.out, lambda frames: cartoonizer.stream(frames, batch_size=args.batch),
-            start=args.start, end=args.end, on_frame=lambda: bar.update(1),
+            start=args.start, end=args.end, on_frame=lambda: bar.update(1), smoothing=args.smooth,
         )  # fmt: skip
     if not result["audio"]:
         print("warning: the output has no audio (the input has none, or --start/--end trimmed it)", file=sys.stderr)
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--max-side", type=int, help="stylize at most at this size, then resize back")
     video.add_argument("--start", type=float, default=0.0, help="first second to keep")
     video.add_argument("--end", type=float, help="second to stop at")
+    video.add_argument("--smooth", type=float, default=0.0,
+                       help="flicker reduction 0-0.9: blend with the previous output where the input is still")
     video.add_argument("--overwrite", action="store_true", help="replace an existing output")
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
     video.set_defaults(func=_video)

@@ -74,3 +74,23 @@ def test_bad_videos_are_clear_errors(tiny_onnx, tmp_path, capsys):
         assert not out.exists()
     assert main(["video", str(clip), "-o", str(tmp_path / "x.gif"), "--model", str(tiny_onnx)]) == 1
     assert "expected one of" in capsys.readouterr().err
+
+
+def test_temporal_smoothing_reduces_flicker_without_smearing_motion():
+    from cartoongan.sdk.video import TemporalSmoother, flicker
+
+    rng = np.random.default_rng(0)
+    inputs, outputs = [], []
+    for t in range(20):
+        frame = np.full((32, 32, 3), 100, np.uint8)
+        frame[:, t : t + 4] = 250  # a moving bar; the rest is still
+        inputs.append(frame)
+        cartoon = np.clip(frame.astype(int) + rng.integers(-20, 21, frame.shape), 0, 255).astype(np.uint8)
+        outputs.append(cartoon)  # a flickering "model"
+    smoother = TemporalSmoother(0.7)
+    smoothed = [smoother(i, o) for i, o in zip(inputs, outputs)]
+    assert flicker(inputs, smoothed) < 0.7 * flicker(inputs, outputs)
+    moving = (inputs[10] != inputs[9]).any(axis=2)
+    assert np.array_equal(smoothed[10][moving], outputs[10][moving])  # moving pixels are the new output
+    with pytest.raises(Exception, match="strength must be in"):
+        TemporalSmoother(1.0)

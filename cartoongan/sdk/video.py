@@ -10,6 +10,7 @@ interrupted run never leaves a file that looks complete.
 
 from __future__ import annotations
 
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,6 +23,42 @@ from cartoongan.errors import InvalidInput
 
 FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 CODECS = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9", "avi": "mpeg4"}
+
+
+class TemporalSmoother:
+    """Cheap flicker reduction: blend each output with the previous one where the *input* did not change.
+
+    Static pixels (input change below `threshold` levels) take `strength` of the
+    previous output; moving pixels keep the new output, so motion is not smeared.
+    """
+
+    def __init__(self, strength: float = 0.6, threshold: float = 12.0):
+        if not 0.0 <= strength < 1.0:
+            raise InvalidInput(f"smoothing strength must be in [0, 1), got {strength}")
+        self.strength, self.threshold = strength, threshold
+        self.previous_input: np.ndarray | None = None
+        self.previous_output: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
+        if self.previous_input is None or self.previous_input.shape != frame.shape or self.strength == 0:
+            result = cartoon
+        else:
+            change = np.abs(frame.astype(np.int16) - self.previous_input).max(axis=2, keepdims=True)
+            weight = self.strength * (change < self.threshold)
+            blended = cartoon * (1 - weight) + self.previous_output * weight
+            result = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        self.previous_input, self.previous_output = frame.astype(np.int16), result.astype(np.float32)
+        return result
+
+
+def flicker(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> float:
+    """Mean absolute frame-to-frame change of the output relative to that of the input (1 = as much)."""
+    def mean_change(frames: list[np.ndarray]) -> float:
+        return float(np.mean([np.abs(b.astype(np.int16) - a).mean() for a, b in zip(frames, frames[1:])]))
+
+    if len(inputs) < 2 or len(inputs) != len(outputs):
+        raise InvalidInput("flicker needs two equally long sequences of at least 2 frames")
+    return mean_change(outputs) / max(mean_change(inputs), 1e-6)
 
 
 def _open_input(path: Path):
@@ -62,6 +99,7 @@ def stylize_video(
     start: float = 0.0,
     end: float | None = None,
     on_frame: Callable[[], None] | None = None,
+    smoothing: float = 0.0,
 ) -> dict:
     """Decode `source`, map its frames through `stream_frames`, encode to `target` with the audio copied."""
     av = require("av", "video files (pip install av)")
@@ -83,7 +121,16 @@ def stylize_video(
                 out_video.pix_fmt = "yuv420p"
                 out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
                 count = 0
-                for cartoon in stream_frames(_frames(inp, start, end)):
+                smoother = TemporalSmoother(smoothing)
+                recent: deque[np.ndarray] = deque()  # inputs waiting for their outputs (the stream keeps order)
+
+                def remember(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+                    for f in frames:
+                        recent.append(f)
+                        yield f
+
+                for cartoon in stream_frames(remember(_frames(inp, start, end))):
+                    cartoon = smoother(recent.popleft(), cartoon)
                     if count == 0:  # the encoder's size is fixed by the first frame
                         out_video.height, out_video.width = cartoon.shape[:2]
                     frame = av.VideoFrame.from_ndarray(cartoon, format="bgr24")
