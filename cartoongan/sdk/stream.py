@@ -17,6 +17,8 @@ import queue
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
+from cartoongan.errors import InvalidInput
+
 _DONE = object()
 
 
@@ -53,7 +55,7 @@ def stream(
 ) -> Iterator[Any]:
     """Yield `run_batch` applied to `frames`, in order, with reading and inference in background threads."""
     if batch_size < 1 or queue_size < 1:
-        raise ValueError("batch_size and queue_size must be at least 1")
+        raise InvalidInput(f"batch_size and queue_size must be at least 1, got {batch_size} and {queue_size}")
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=queue_size)
     results: queue.Queue = queue.Queue(maxsize=queue_size)
