@@ -118,7 +118,7 @@ def _video(args: argparse.Namespace) -> int:
     with cartoonizer, tqdm(unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
         result = stylize_video(
             args.input, args.out, lambda frames: cartoonizer.stream(frames, batch_size=args.batch),
-            start=args.start, end=args.end, on_frame=lambda: bar.update(1), smoothing=args.smooth,
+            start=args.start, end=args.end, on_frame=lambda: bar.update(1), smoothing=args.smooth, fps=args.fps,
         )  # fmt: skip
     if not result["audio"]:
         print("warning: the output has no audio (the input has none, or --start/--end trimmed it)", file=sys.stderr)
@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cartoonize)
 
     video = commands.add_parser("video", help="stylize a video file (frame rate, frame count and audio kept)")
-    video.add_argument("input", help="a video file (mp4, mkv, webm, avi, mov)")
+    video.add_argument("input", help="a video file (mp4, mkv, webm, avi, mov) or a folder of numbered images")
+    video.add_argument("--fps", type=float, default=25.0, help="frame rate of an image-sequence input")
     video.add_argument("-o", "--out", required=True, help="output video (.mp4, .mkv, .webm, .avi, .mov)")
     video.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")
     video.add_argument("--backend", default="auto")

@@ -94,3 +94,21 @@ def test_temporal_smoothing_reduces_flicker_without_smearing_motion():
     assert np.array_equal(smoothed[10][moving], outputs[10][moving])  # moving pixels are the new output
     with pytest.raises(Exception, match="strength must be in"):
         TemporalSmoother(1.0)
+
+
+def test_image_sequence_in_natural_order(tiny_onnx, tmp_path):
+    import cv2
+
+    from cartoongan.sdk.video import image_sequence
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in (1, 2, 10, 3):
+        cv2.imwrite(str(folder / f"frame_{i}.png"), np.full((32, 48, 3), i * 20, np.uint8))
+    assert [p.name for p in image_sequence(folder)] == ["frame_1.png", "frame_2.png", "frame_3.png", "frame_10.png"]
+    out = tmp_path / "seq.mp4"
+    assert main(["video", str(folder), "-o", str(out), "--model", str(tiny_onnx), "--fps", "12", "--no-progress"]) == 0
+    assert probe(out) == (4, 12.0, 0)
+    cv2.imwrite(str(folder / "frame_11.png"), np.zeros((16, 16, 3), np.uint8))
+    assert main(["video", str(folder), "-o", str(tmp_path / "bad.mp4"), "--model", str(tiny_onnx)]) == 1
+    assert not (tmp_path / "bad.mp4").exists()

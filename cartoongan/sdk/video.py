@@ -92,6 +92,37 @@ def _frames(container, start: float, end: float | None) -> Iterator[np.ndarray]:
         raise InvalidInput(f"{container.name}: the video is corrupt or truncated ({exc})") from None
 
 
+def image_sequence(folder: str | Path) -> list[Path]:
+    """The images of a folder, in natural order (frame_2 before frame_10)."""
+    import re
+
+    from cartoongan.sdk.cli import IMAGE_EXTENSIONS
+
+    folder = Path(folder)
+    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    if not paths:
+        raise InvalidInput(f"{folder}: no images for an image sequence")
+
+    def natural(path: Path) -> list:
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+    return sorted(paths, key=natural)
+
+
+def _sequence_frames(paths: list[Path]) -> Iterator[np.ndarray]:
+    from cartoongan._io import read_image
+
+    size = None
+    for path in paths:
+        image = read_image(path)
+        if image is None:
+            raise InvalidInput(f"{path}: cannot be decoded as an image")
+        if size is not None and image.shape != size:
+            raise InvalidInput(f"{path}: {image.shape[1]}x{image.shape[0]}, but the sequence is {size[1]}x{size[0]}")
+        size = image.shape
+        yield image
+
+
 def stylize_video(
     source: str | Path,
     target: str | Path,
@@ -100,8 +131,10 @@ def stylize_video(
     end: float | None = None,
     on_frame: Callable[[], None] | None = None,
     smoothing: float = 0.0,
+    fps: float = 25.0,
 ) -> dict:
-    """Decode `source`, map its frames through `stream_frames`, encode to `target` with the audio copied."""
+    """Decode `source` (a video file, or a folder of images at `fps`), map its frames through
+    `stream_frames`, encode to `target` with the audio copied."""
     av = require("av", "video files (pip install av)")
     source, target = Path(source), Path(target)
     container_format = FORMATS.get(target.suffix.lower())
@@ -109,11 +142,18 @@ def stylize_video(
         raise InvalidInput(f"output {target}: expected one of {sorted(FORMATS)}")
     if end is not None and end <= start:
         raise InvalidInput(f"--end ({end}) must be after --start ({start})")
-    inp = _open_input(source)
-    try:
+    if source.is_dir():
+        paths = image_sequence(source)
+        first, last = round(start * fps), None if end is None else round(end * fps)
+        inp, rate, in_audio = None, Fraction(fps).limit_denominator(1001), None
+        frames = _sequence_frames(paths[first:last])
+    else:
+        inp = _open_input(source)
         in_video = inp.streams.video[0]
         rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
         in_audio = inp.streams.audio[0] if inp.streams.audio and start == 0 and end is None else None
+        frames = _frames(inp, start, end)
+    try:
         with atomic_path(target) as tmp:
             out = av.open(str(tmp), mode="w", format=container_format)
             try:
@@ -129,7 +169,7 @@ def stylize_video(
                         recent.append(f)
                         yield f
 
-                for cartoon in stream_frames(remember(_frames(inp, start, end))):
+                for cartoon in stream_frames(remember(frames)):
                     cartoon = smoother(recent.popleft(), cartoon)
                     if count == 0:  # the encoder's size is fixed by the first frame
                         out_video.height, out_video.width = cartoon.shape[:2]
@@ -152,5 +192,6 @@ def stylize_video(
             finally:
                 out.close()
     finally:
-        inp.close()
+        if inp is not None:
+            inp.close()
     return {"frames": count, "fps": float(rate), "audio": out_audio is not None}
