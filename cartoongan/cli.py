@@ -113,11 +113,19 @@ def _video(args: argparse.Namespace) -> int:
 
     if Path(args.out).exists() and not args.overwrite:
         raise CartoonGANError(f"{args.out} exists; pass --overwrite to replace it")
+    if (args.input is None) == (args.camera is None):
+        raise CartoonGANError("give a video file / image folder, or --camera INDEX (not both)")
+    source = args.input
+    if args.camera is not None:
+        from cartoongan.sdk.video import camera_frames
+
+        source = camera_frames(args.camera, args.end)  # --end stops the recording; Ctrl-C aborts it
+        args.start, args.end = 0.0, None
     cartoonizer = Cartoonizer(args.model, backend=args.backend, max_side=args.max_side)
     print(f"model {cartoonizer.info.arch} on {cartoonizer.backend} {cartoonizer.providers}", file=sys.stderr)
     with cartoonizer, tqdm(unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
         result = stylize_video(
-            args.input, args.out, lambda frames: cartoonizer.stream(frames, batch_size=args.batch),
+            source, args.out, lambda frames: cartoonizer.stream(frames, batch_size=args.batch),
             start=args.start, end=args.end, on_frame=lambda: bar.update(1), smoothing=args.smooth, fps=args.fps,
         )  # fmt: skip
     if not result["audio"]:
@@ -204,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cartoonize)
 
     video = commands.add_parser("video", help="stylize a video file (frame rate, frame count and audio kept)")
-    video.add_argument("input", help="a video file (mp4, mkv, webm, avi, mov) or a folder of numbered images")
+    video.add_argument("input", nargs="?", help="a video file (mp4, mkv, webm, avi, mov) or a folder of images")
+    video.add_argument("--camera", type=int, help="record from this camera instead (--end SECONDS stops; Ctrl-C aborts)")
     video.add_argument("--fps", type=float, default=25.0, help="frame rate of an image-sequence input")
     video.add_argument("-o", "--out", required=True, help="output video (.mp4, .mkv, .webm, .avi, .mov)")
     video.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")

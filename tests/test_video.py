@@ -112,3 +112,31 @@ def test_image_sequence_in_natural_order(tiny_onnx, tmp_path):
     cv2.imwrite(str(folder / "frame_11.png"), np.zeros((16, 16, 3), np.uint8))
     assert main(["video", str(folder), "-o", str(tmp_path / "bad.mp4"), "--model", str(tiny_onnx)]) == 1
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_camera_input_with_a_fake_camera(tiny_onnx, tmp_path, monkeypatch):
+    import cv2
+
+    class FakeCamera:
+        def __init__(self, index):
+            self.left = 6 if index == 0 else 0
+
+        def isOpened(self):
+            return self.left > 0
+
+        def get(self, prop):
+            return 15.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+        def read(self):
+            self.left -= 1
+            return self.left >= 0, np.full((24, 32, 3), 40 * self.left % 256, np.uint8)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCamera)
+    out = tmp_path / "cam.mp4"
+    assert main(["video", "--camera", "0", "-o", str(out), "--model", str(tiny_onnx), "--no-progress"]) == 0
+    assert probe(out) == (6, 15.0, 0)
+    assert main(["video", "--camera", "3", "-o", str(tmp_path / "none.mp4"), "--model", str(tiny_onnx)]) == 1
+    assert main(["video", "-o", str(tmp_path / "x.mp4"), "--model", str(tiny_onnx)]) == 1

@@ -123,8 +123,34 @@ def _sequence_frames(paths: list[Path]) -> Iterator[np.ndarray]:
         yield image
 
 
+def camera_frames(index: int, seconds: float | None = None) -> tuple[Iterator[np.ndarray], float]:
+    """(frames, fps) from camera `index` until it stops delivering, `seconds` pass, or the caller stops."""
+    import time
+
+    import cv2
+
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise InvalidInput(f"camera {index} cannot be opened")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and 1 <= fps <= 240 else 30.0
+
+    def frames() -> Iterator[np.ndarray]:
+        started = time.monotonic()
+        try:
+            while seconds is None or time.monotonic() - started < seconds:
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                yield frame
+        finally:
+            capture.release()
+
+    return frames(), fps
+
+
 def stylize_video(
-    source: str | Path,
+    source: str | Path | tuple[Iterator[np.ndarray], float],
     target: str | Path,
     stream_frames: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]],
     start: float = 0.0,
@@ -136,13 +162,18 @@ def stylize_video(
     """Decode `source` (a video file, or a folder of images at `fps`), map its frames through
     `stream_frames`, encode to `target` with the audio copied."""
     av = require("av", "video files (pip install av)")
-    source, target = Path(source), Path(target)
+    source = source if isinstance(source, tuple) else Path(source)
+    target = Path(target)
     container_format = FORMATS.get(target.suffix.lower())
     if container_format is None:
         raise InvalidInput(f"output {target}: expected one of {sorted(FORMATS)}")
     if end is not None and end <= start:
         raise InvalidInput(f"--end ({end}) must be after --start ({start})")
-    if source.is_dir():
+    if isinstance(source, tuple):  # (frames, fps) from a camera
+        inp, in_audio = None, None
+        frames, camera_fps = source
+        rate = Fraction(camera_fps).limit_denominator(1001)
+    elif source.is_dir():
         paths = image_sequence(source)
         first, last = round(start * fps), None if end is None else round(end * fps)
         inp, rate, in_audio = None, Fraction(fps).limit_denominator(1001), None
@@ -181,7 +212,7 @@ def stylize_video(
                     if on_frame:
                         on_frame()
                 if count == 0:
-                    raise InvalidInput(f"{source}: no frame decoded in the chosen range")
+                    raise InvalidInput(f"{target}: no frame to write (empty input or range)")
                 out.mux(out_video.encode(None))
                 if out_audio is not None:  # second pass: copy the audio packets unchanged
                     inp.seek(0)
