@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     video = commands.add_parser("video", help="stylize a video file (frame rate, frame count and audio kept)")
     video.add_argument("input", nargs="?", help="a video file (mp4, mkv, webm, avi, mov) or a folder of images")
-    video.add_argument("--camera", type=int, help="record from this camera instead (--end SECONDS stops; Ctrl-C aborts)")
+    video.add_argument("--camera", type=int, help="record from this camera (--end SECONDS stops; Ctrl-C aborts)")
     video.add_argument("--fps", type=float, default=25.0, help="frame rate of an image-sequence input")
     video.add_argument("-o", "--out", required=True, help="output video (.mp4, .mkv, .webm, .avi, .mov)")
     video.add_argument("--model", help="an exported .onnx model (default: the model shipped in the package)")
