@@ -155,7 +155,37 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cartoongan import bench
+
+    report = bench.run_benchmark(
+        model=Path(args.model) if args.model else None,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        backends=bench.parse_choices(args.backends, "--backends", bench.BACKEND_CHOICES),
+        precisions=bench.parse_choices(args.precisions, "--precisions", bench.PRECISION_CHOICES),
+        sizes=bench.parse_sizes(args.sizes),
+        batches=bench.parse_ints(args.batch, "--batch", 1, 256),
+        warmup=args.warmup,
+        iters=args.iters,
+        max_seconds=args.max_seconds,
+        calibration=Path(args.calibration) if args.calibration else None,
+        progress=lambda message: print(f"bench: {message}", file=sys.stderr),
+    )
+    bench.save(report, args.json, args.markdown, args.plot)
+    print(bench.markdown(report), end="")
+    for size in report.settings["sizes"]:
+        ratios = bench.speedups(report, size)
+        if ratios:
+            print(f"speed-up over torch-cpu fp32 at {size}, batch 1: "
+                  + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios))  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from cartoongan.bench import BACKEND_CHOICES  # numpy only
+
     parser = argparse.ArgumentParser(prog="cartoongan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cartoongan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--vgg-weights", help="VGG19 weights for the content distance (torchvision .pth or Keras .h5)")
     ev.add_argument("--backend", default="auto")
     ev.set_defaults(func=_evaluate)
+
+    bn = commands.add_parser("bench", help="latency / throughput across backends, precisions, sizes, batches")
+    bn.add_argument("--model", help="an exported fp32 .onnx model (default: the model shipped in the package)")
+    bn.add_argument("--checkpoint", help="generator weights for the torch rows (default: beside the model)")
+    bn.add_argument("--backends", default=",".join(BACKEND_CHOICES), help="comma-separated; default: all")
+    bn.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated: fp32, fp16, int8")
+    bn.add_argument("--sizes", default="256,512", help="N, WIDTHxHEIGHT, 720p, 1080p, 4k (comma-separated)")
+    bn.add_argument("--batch", default="1", help="batch sizes, comma-separated (default 1)")
+    bn.add_argument("--iters", type=int, default=10, help="timed calls per row (default 10)")
+    bn.add_argument("--warmup", type=int, default=2, help="untimed calls per row after the first (default 2)")
+    bn.add_argument("--max-seconds", type=float, default=30.0, help="time budget per row (at least 2 calls)")
+    bn.add_argument("--calibration", help="photos to quantize an INT8 model when none ships beside --model")
+    bn.add_argument("--json", help="write every row and the environment as JSON here")
+    bn.add_argument("--markdown", help="write the table as Markdown here")
+    bn.add_argument("--plot", help="write a PNG plot here (needs matplotlib)")
+    bn.set_defaults(func=_bench)
     return parser
 
 
