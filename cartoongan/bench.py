@@ -48,7 +48,7 @@ SUPPORTED = {
 
 
 def parse_sizes(text: str) -> list[tuple[str, int, int]]:
-    """"256,512,720p,1280x720" -> [(label, height, width), ...]; N is NxN, WxH is width x height."""
+    """ "256,512,720p,1280x720" -> [(label, height, width), ...]; N is NxN, WxH is width x height."""
     sizes = []
     for item in (s.strip().lower() for s in text.split(",") if s.strip()):
         if item in NAMED_SIZES:
@@ -189,7 +189,6 @@ def onnx_macs(model_path: str | Path, height: int, width: int) -> int | None:
         if node.op_type not in ("Conv", "ConvTranspose") or node.input[1] not in weights:
             continue
         kernel = weights[node.input[1]]
-        groups = next((a.i for a in node.attribute if a.name == "group"), 1)
         if node.op_type == "Conv":  # weights: out, in/groups, kh, kw; one MAC per output element per tap
             out = shapes.get(node.output[0])
             if not out or 0 in out:
@@ -244,10 +243,10 @@ class Runner:
 class SdkRunner(Runner):
     """Any SDK backend (ONNX Runtime providers, OpenVINO, native TensorRT), forced onto its device."""
 
-    def __init__(self, backend: str, model_path: Path):
+    def __init__(self, backend: str, model_path: Path, precision: str = "fp32"):
         from cartoongan.sdk.backends import open_backend
 
-        self.backend = open_backend(backend, model_path, strict=True)
+        self.backend = open_backend(backend, model_path, strict=True, precision=precision)
         self.device = "cpu" if backend in ("onnxruntime-cpu", "openvino") else "cuda"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -391,7 +390,7 @@ def measure(
                 runner(x)
                 first_call = time.perf_counter() - t0
                 first = False
-                times = time_calls(lambda: runner(x), warmup, iters, max_seconds)
+                times = time_calls(lambda x=x: runner(x), warmup, iters, max_seconds)
                 results.append({
                     "size": label, "height": height, "width": width, "batch": batch, "device": runner.device,
                     "first_call_ms": first_call * 1e3, "times": times,
@@ -518,7 +517,7 @@ def run_benchmark(
     report.environment["cpu_gemm_peak_gflops"] = round(peaks[("cpu", "fp32")], 1)
     macs = {(h, w): onnx_macs(model, h, w) for _, h, w in sizes}
     if None in macs.values():
-        report.environment["note"] = "GMACs need the `onnx` package (pip install \"cartoongan[export]\")"
+        report.environment["note"] = 'GMACs need the `onnx` package (pip install "cartoongan[export]")'
 
     with tempfile.TemporaryDirectory(prefix="cartoongan-bench-") as tmp:
         models = ModelSet(model, Path(calibration) if calibration else None, Path(tmp))
@@ -539,10 +538,10 @@ def run_benchmark(
                         if backend == "torch":
                             if checkpoint is None:
                                 raise BackendUnavailable("torch rows need the generator weights: pass --checkpoint")
-                            factory = lambda d=device: TorchRunner(checkpoint, precision, d)  # noqa: E731
+                            factory = lambda d=device, p=precision: TorchRunner(checkpoint, p, d)  # noqa: E731
                         else:
                             path = models.get(precision)
-                            factory = lambda p=path: SdkRunner(backend, p)  # noqa: E731
+                            factory = lambda b=backend, m=path, p=precision: SdkRunner(b, m, p)  # noqa: E731
                         progress(f"{name} {precision}")
                         results = measure(factory, sizes, batches, warmup, iters, max_seconds)
                     except (CartoonGANError, MissingDependency) as exc:

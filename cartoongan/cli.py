@@ -89,10 +89,29 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_triton(args: argparse.Namespace) -> int:
-    from cartoongan.export.triton import export_triton
+def _export_engine(args: argparse.Namespace) -> int:
+    import json
 
-    folder = export_triton(args.model, args.out, args.name, args.max_batch)
+    from cartoongan.export.engine import Profile, build_engine, read_sidecar
+
+    profile = Profile.parse(args.min_shape, args.opt_shape, args.max_shape)
+    if args.workspace is not None and args.workspace <= 0:
+        raise CartoonGANError(f"--workspace must be a positive number of GB, got {args.workspace}")
+    engine = build_engine(args.model, args.out, args.precision, profile, args.calibration, args.workspace,
+                          args.timing_cache)  # fmt: skip
+    sidecar = read_sidecar(engine)
+    print(f"wrote {engine} and {engine}.json: " + json.dumps({k: sidecar[k] for k in (
+        "tensorrt_version", "gpu_name", "compute_capability", "precision", "build_seconds")}))  # fmt: skip
+    return 0
+
+
+def _export_triton(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cartoongan.export.triton import engine_io_from_sidecar, export_triton
+
+    engine_io = engine_io_from_sidecar(Path(args.model)) if Path(args.model).suffix in (".plan", ".engine") else None
+    folder = export_triton(args.model, args.out, args.name, args.max_batch, engine_io)
     print(f"wrote {folder}/config.pbtxt and {folder}/1/")
     return 0
 
@@ -222,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     onnx.add_argument("--calibration", help="folder of photos for INT8 calibration")
     onnx.set_defaults(func=_export_onnx)
+    engine = export_commands.add_parser("engine", help="ONNX -> TensorRT engine (+ JSON sidecar); needs a GPU")
+    engine.add_argument("model", help="an exported .onnx model (fp32; or its fp16 / int8 version)")
+    engine.add_argument("-o", "--out", required=True, help="output engine file (.plan)")
+    engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    engine.add_argument("--min-shape", default="1x3x64x64", help="smallest NxCxHxW input (default 1x3x64x64)")
+    engine.add_argument("--opt-shape", default="1x3x720x1280", help="the shape to tune for (default 1x3x720x1280)")
+    engine.add_argument("--max-shape", default="4x3x1088x1920", help="largest input (default 4x3x1088x1920)")
+    engine.add_argument("--calibration", help="folder of photos for INT8 calibration")
+    engine.add_argument("--workspace", type=float, help="builder workspace limit in GB")
+    engine.add_argument("--timing-cache", help="TensorRT timing cache file, read and updated (faster rebuilds)")
+    engine.set_defaults(func=_export_engine)
     triton = export_commands.add_parser("triton", help="an NVIDIA Triton model repository for an exported model")
     triton.add_argument("model", help="an exported .onnx model")
     triton.add_argument("-o", "--out", required=True, help="model repository folder")

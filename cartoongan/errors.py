@@ -34,3 +34,7 @@ class BackendUnavailable(CartoonGANError):
 
 class ModelError(CartoonGANError):
     """A model file is missing, corrupt, or not a cartoongan generator."""
+
+
+class EngineMismatch(CartoonGANError):
+    """A TensorRT engine was built for another GPU, TensorRT version, precision or profile."""

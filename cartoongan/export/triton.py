@@ -40,6 +40,17 @@ def _onnx_io(model: Path) -> tuple[list[tuple[str, str, list]], list[tuple[str, 
     return describe(session.get_inputs()), describe(session.get_outputs())
 
 
+def engine_io_from_sidecar(engine: Path) -> tuple[list, list]:
+    """Input/output descriptions of a TensorRT engine, from the sidecar `cartoongan export engine` wrote."""
+    from cartoongan.export.engine import read_sidecar
+
+    sidecar = read_sidecar(engine)
+    if sidecar is None or "input_name" not in sidecar:
+        raise InvalidInput(f"{engine}: no readable {engine.name}.json sidecar; build it with `cartoongan export engine`")
+    # the engine takes and returns float32 (FP16 engines keep float32 I/O), channels first, any H and W
+    return [(sidecar["input_name"], "TYPE_FP32", [3, -1, -1])], [(sidecar["output_name"], "TYPE_FP32", [3, -1, -1])]
+
+
 def config_pbtxt(name: str, platform: str, inputs, outputs, max_batch_size: int, preferred=(1, 4)) -> str:
     def block(kind: str, items) -> str:
         entries = ",\n".join(

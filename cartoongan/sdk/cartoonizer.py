@@ -43,8 +43,9 @@ class Cartoonizer:
 
     Args:
         model: path to an exported .onnx model; None loads the default model shipped in the package.
-        backend: "auto" (fastest available: ONNX Runtime TensorRT/CUDA, OpenVINO, ONNX Runtime CPU)
-            or one of those by name ("onnxruntime-cpu", "onnxruntime-cuda", "onnxruntime-tensorrt", "openvino").
+        backend: "auto" (fastest available: native TensorRT, ONNX Runtime TensorRT/CUDA, OpenVINO, ONNX Runtime
+            CPU) or one of those by name ("tensorrt", "onnxruntime-tensorrt", "onnxruntime-cuda", "openvino",
+            "onnxruntime-cpu").
         precision: "auto", "fp32", "fp16" or "int8". For the default model it picks the shipped
             variant; a model file must match it (its precision is in its metadata).
         channel_order: "bgr" (OpenCV, the default) or "rgb" for numpy inputs and outputs.
@@ -54,6 +55,8 @@ class Cartoonizer:
         preserve_color: keep the input's colours; take structure and shading from the cartoon.
         batch_size: most images (or tiles) sent to the model at once.
         strict: raise instead of running on another execution provider than the one asked for.
+        engine_cache: folder for TensorRT engines built on first use (default ~/.cache/cartoongan/engines,
+            or $CARTOONGAN_ENGINE_CACHE).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Cartoonizer:
         preserve_color: bool = False,
         batch_size: int = 4,
         strict: bool = False,
+        engine_cache: str | Path | None = None,
     ):
         if precision not in PRECISIONS:
             raise InvalidInput(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -90,9 +94,10 @@ class Cartoonizer:
         self.batch_size = batch_size
 
         path = resolve_model(model, precision)
-        self._backend = open_backend(backend, path, strict)
+        self._backend = open_backend(backend, path, strict, precision=precision, engine_cache=engine_cache)
         self.info: ModelInfo = self._backend.info
-        if precision != "auto" and model is not None and self.info.precision != precision:
+        builds_own = self.backend in ("tensorrt", "onnxruntime-tensorrt")  # an fp32 ONNX in, an fp16 engine out
+        if precision != "auto" and model is not None and self.info.precision != precision and not builds_own:
             self.close()
             raise ModelError(
                 f"{path} is a {self.info.precision} model, but precision={precision!r} was asked for; "
