@@ -588,10 +588,10 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def speedups(report: Report, size: str, batch: int = 1) -> list[tuple[str, float]]:
-    """(configuration, speed-up over torch eager fp32 on the CPU) at one size and batch."""
+def speedups(report: Report, size: str, batch: int = 1, baseline: str = "torch-cpu") -> list[tuple[str, float]]:
+    """(configuration, speed-up over `baseline` fp32, i.e. PyTorch eager) at one size and batch."""
     rows = [r for r in report.rows if r.size == size and r.batch == batch]
-    base = next((r for r in rows if r.backend == "torch-cpu" and r.precision == "fp32"), None)
+    base = next((r for r in rows if r.backend == baseline and r.precision == "fp32"), None)
     if base is None:
         return []
     return [(f"{r.backend} {r.precision}", base.p50_ms / r.p50_ms) for r in rows]
