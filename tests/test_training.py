@@ -93,6 +93,17 @@ def test_resume_guards(tiny_config, tmp_path):
         Trainer(tiny_config, run_dir, resume=True)
 
 
+def test_init_from_starts_from_another_runs_generator(tiny_config, tmp_path):
+    first = run(tiny_config, tmp_path / "first", steps=2)
+    source = tmp_path / "first" / "checkpoints" / "last.safetensors"
+    second = Trainer(tiny_config.replace(init_from=str(source), init_epochs=0), tmp_path / "second")
+    assert second.progress.phase == "adversarial"
+    for key, value in first.generator.state_dict().items():
+        assert torch.equal(second.generator.state_dict()[key], value), key
+    with pytest.raises(CheckpointError, match="holds a 'cartoongan-lite' generator, but this run trains 'cartoongan'"):
+        Trainer(tiny_config.replace(init_from=str(source), arch="cartoongan"), tmp_path / "third")
+
+
 def test_too_few_photos_for_a_batch(tiny_config, tmp_path):
     with pytest.raises(InvalidInput, match="cannot fill one batch of 16"):
         Trainer(tiny_config.replace(batch_size=16), tmp_path / "run")

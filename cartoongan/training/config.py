@@ -31,6 +31,7 @@ class TrainConfig:
 
     # networks and losses
     arch: str = "cartoongan-bn"
+    init_from: str = ""  # generator weights to start from (a checkpoint, or the shipped default.safetensors)
     content_backbone: str = "auto"  # "vgg16" (design), "vgg19" (paper) or "auto": vgg16 if its weights are found
     vgg_weights: str = ""  # a torchvision .pth/.safetensors or Keras .h5 file; "" searches the usual places
     content_weight: float = 10.0

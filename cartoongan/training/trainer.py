@@ -85,6 +85,19 @@ def content_loss(vgg: nn.Module, fake: torch.Tensor, photo: torch.Tensor) -> tor
 # --------------------------------------------------------------------------- trainer
 
 
+def _load_generator_weights(generator: nn.Module, path: str, arch: str) -> None:
+    """Start from another run's generator (fine-tuning, or an adversarial phase with other losses)."""
+    tensors, meta = checkpoint.load(path)
+    source_arch = meta.get("arch") or meta.get("config", {}).get("arch")
+    if source_arch != arch:
+        raise CheckpointError(f"init_from {path} holds a {source_arch!r} generator, but this run trains {arch!r}")
+    state = {k.removeprefix("generator."): v for k, v in tensors.items() if k.startswith("generator.")}
+    missing, unexpected = generator.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"init_from {path}: generator weights do not fit (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")  # fmt: skip
+
+
 @dataclass
 class Progress:
     phase: str = "init"
@@ -177,6 +190,8 @@ class Trainer:
         c = self.config
         self.vgg = build_vgg(c.content_backbone, c.vgg_weights, random_init=c.vgg_weights == "random").to(self.device)
         generator = build_generator(c.arch)
+        if c.init_from:
+            _load_generator_weights(generator, c.init_from, c.arch)
         discriminator = PatchDiscriminator(c.d_channels, c.d_norm, c.d_spectral_norm)
         if self.dist.enabled and self.device.type == "cuda":
             # PyTorch's SyncBatchNorm runs on GPUs only; on CPU each rank keeps its own
