@@ -44,18 +44,17 @@ def load_images(folder: str | Path, max_images: int, max_side: int) -> list[np.n
     return images
 
 
-def content_distance(vgg, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> float:
-    """Mean L1 between VGG features of each input and its output."""
+def vgg_features(vgg, images: list[np.ndarray]) -> list:
+    """VGG features of each RGB uint8 image (one at a time: the images differ in size)."""
     import torch
 
-    def tensor(rgb: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1
-
-    distances = []
     with torch.no_grad():
-        for a, b in zip(inputs, outputs):
-            distances.append(float((vgg(tensor(a)) - vgg(tensor(b))).abs().mean()))
-    return float(np.mean(distances))
+        return [vgg(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1) for rgb in images]
+
+
+def content_distance(vgg, input_features: list, outputs: list[np.ndarray]) -> float:
+    """Mean L1 between the VGG features of each input (computed once) and of its output."""
+    return float(np.mean([float((a - b).abs().mean()) for a, b in zip(input_features, vgg_features(vgg, outputs))]))
 
 
 def contact_sheet(columns: dict[str, list[np.ndarray]], rows: int = 8, height: int = 192) -> np.ndarray:
@@ -103,6 +102,7 @@ def evaluate(
         outputs["model"] = [stylize(img) for img in inputs]
 
     cartoon_features, photo_features = features(references), features(inputs)
+    input_vgg = vgg_features(vgg, inputs) if vgg is not None else None
     table = {}
     for name, images in outputs.items():
         feats = photo_features if name == "input" else features(images)
@@ -115,8 +115,8 @@ def evaluate(
             "edge_density": float(np.mean([edge_density(img[:, :, ::-1]) for img in images])),
             "flat_share": float(np.mean([flat_share(img[:, :, ::-1]) for img in images])),
         }
-        if vgg is not None:
-            row["content_distance"] = content_distance(vgg, inputs, images)
+        if vgg is not None:  # the input row is 0 by definition
+            row["content_distance"] = 0.0 if name == "input" else content_distance(vgg, input_vgg, images)
         table[name] = row
     table["_counts"] = {"photos": len(inputs), "cartoons": len(references)}
     return table, outputs
