@@ -402,6 +402,11 @@ def measure(
     return results
 
 
+def _sig(value: float | None, digits: int = 4) -> float | None:
+    """`value` to `digits` significant digits: readable JSON that never rounds a small figure to 0."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 def _row(backend: str, precision: str, result: dict, gmacs: float | None, peak: float | None) -> Row:
     times = np.array(result["times"]) * 1e3
     p50 = float(np.percentile(times, 50))
@@ -415,17 +420,17 @@ def _row(backend: str, precision: str, result: dict, gmacs: float | None, peak: 
         width=result["width"],
         batch=result["batch"],
         iterations=len(times),
-        first_call_ms=round(result["first_call_ms"], 2),
-        p50_ms=round(p50, 3),
-        p90_ms=round(float(np.percentile(times, 90)), 3),
-        p99_ms=round(float(np.percentile(times, 99)), 3),
-        images_per_s=round(result["batch"] / (p50 / 1e3), 3),
-        peak_host_mb=round(result["peak_host_mb"], 1),
-        peak_device_mb=None if result["peak_device_mb"] is None else round(result["peak_device_mb"], 1),
-        gmacs_per_image=None if gmacs is None else round(gmacs, 3),
-        achieved_gflops=None if achieved is None else round(achieved, 2),
-        peak_gflops=None if peak is None else round(peak, 1),
-        peak_fraction=None if achieved is None or not peak else round(achieved / peak, 3),
+        first_call_ms=_sig(result["first_call_ms"]),
+        p50_ms=_sig(p50),
+        p90_ms=_sig(float(np.percentile(times, 90))),
+        p99_ms=_sig(float(np.percentile(times, 99))),
+        images_per_s=_sig(result["batch"] / (p50 / 1e3)),
+        peak_host_mb=_sig(result["peak_host_mb"]),
+        peak_device_mb=_sig(result["peak_device_mb"]),
+        gmacs_per_image=_sig(gmacs),
+        achieved_gflops=_sig(achieved),
+        peak_gflops=_sig(peak),
+        peak_fraction=_sig(achieved / peak) if achieved is not None and peak else None,
     )
 
 
