@@ -1,6 +1,6 @@
 """Before/after gallery for the README: photo | OpenCV baseline | model, one row per photo.
 
-    python tools/gallery.py PHOTO... -o docs/gallery.png [--model model.onnx] [--max-side 512]
+    python tools/gallery.py PHOTO... -o docs/gallery.jpg [--model model.onnx] [--max-side 512]
 """
 
 from __future__ import annotations
