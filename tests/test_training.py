@@ -11,7 +11,7 @@ import torch
 from cartoongan.cli import main
 from cartoongan.errors import CheckpointError, InvalidInput
 from cartoongan.training import checkpoint
-from cartoongan.training.trainer import Trainer
+from cartoongan.training.trainer import Trainer, total_variation
 
 
 def params(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -37,11 +37,39 @@ def test_init_step_and_adversarial_step_give_finite_losses_and_move_parameters(t
     g_before = params(trainer)
     d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
     losses = trainer._adversarial_step(photo, cartoon, smoothed)
-    assert set(losses) == {"d", "g_adv", "content"}
+    assert set(losses) == {"d", "g_adv", "content", "tv"}
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     assert any(not torch.equal(g_before[k], v) for k, v in params(trainer).items())
     assert any(not torch.equal(d_before[k], v) for k, v in trainer.discriminator.state_dict().items())
     assert all(p.requires_grad for p in trainer.discriminator.parameters())  # unfrozen after the G step
+
+
+def test_total_variation_is_zero_on_flat_images_and_counts_each_step_once():
+    flat = torch.full((2, 3, 8, 8), 0.3)
+    assert total_variation(flat).item() == 0.0
+    halves = flat.clone()
+    halves[:, :, :, 4:] = -0.7  # one vertical edge of height 1.0: 1 of 7 column steps per row
+    assert total_variation(halves).item() == pytest.approx(1.0 / 7)
+    noisy = flat + 0.1 * torch.randn_like(flat)
+    assert total_variation(noisy) > total_variation(flat)
+
+
+def test_tv_weight_flattens_the_output(tiny_config, tmp_path):
+    # No content loss and a TV weight far above the adversarial term: a few steps make the output flatter.
+    config = tiny_config.replace(content_weight=0.0, tv_weight=50.0, lr_g=1e-3)
+    trainer = Trainer(config, tmp_path / "run")
+    trainer._start_phase("adversarial")
+    photo, cartoon, smoothed = next(iter(trainer._batches()))
+    trainer.generator.eval()
+    with torch.no_grad():
+        before = total_variation(trainer.generator(photo)).item()
+    trainer.generator.train()
+    for _ in range(5):
+        trainer._adversarial_step(photo, cartoon, smoothed)
+    trainer.generator.eval()
+    with torch.no_grad():
+        after = total_variation(trainer.generator(photo)).item()
+    assert after < before
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_config, tmp_path):

@@ -82,6 +82,13 @@ def content_loss(vgg: nn.Module, fake: torch.Tensor, photo: torch.Tensor) -> tor
     return F.l1_loss(vgg(fake), target)
 
 
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels: small for flat colour regions, sharp edges cost little."""
+    dy = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
+    dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
+    return dx + dy
+
+
 # --------------------------------------------------------------------------- trainer
 
 
@@ -323,13 +330,14 @@ class Trainer:
         with self.autocast():
             loss_adv = gan_loss(c.gan_loss, plain_d(fake), True)
             loss_content = content_loss(self.vgg, fake, photo)
-            loss_g = loss_adv + c.content_weight * loss_content
+            loss_tv = total_variation(fake)
+            loss_g = loss_adv + c.content_weight * loss_content + c.tv_weight * loss_tv
         opt_g = self.optimizers["g"]
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         plain_d.requires_grad_(True)
-        return {"d": loss_d.item(), "g_adv": loss_adv.item(), "content": loss_content.item()}
+        return {"d": loss_d.item(), "g_adv": loss_adv.item(), "content": loss_content.item(), "tv": loss_tv.item()}
 
     # ---- loop
 
