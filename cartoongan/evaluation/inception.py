@@ -8,6 +8,8 @@ $CARTOONGAN_INCEPTION point to another copy.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from importlib.util import find_spec
 from pathlib import Path
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 
 from cartoongan._deps import require
+from cartoongan._io import atomic_write_bytes
 from cartoongan.errors import MissingWeights
 
 ENV = "CARTOONGAN_INCEPTION"
@@ -38,17 +41,46 @@ def find_inception(path: str | Path | None = None) -> Path:
 
 
 class InceptionFeatures:
-    """RGB uint8 images (any size) -> N x 2048 float64 features."""
+    """RGB uint8 images (any size) -> N x 2048 float64 features.
 
-    def __init__(self, path: str | Path | None = None, device: str = "cpu", batch_size: int = 16):
+    With `cache_dir`, the features of each image set are kept there, keyed by the
+    Inception file and every image's pixels: evaluating many models against one
+    cartoon set then runs Inception over that set once.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, device: str = "cpu", batch_size: int = 16,
+        cache_dir: str | Path | None = None,
+    ):  # fmt: skip
         torch = require("torch", "FID/KID")
         self.torch = torch
+        model_path = find_inception(path)
         # A TorchScript program from a file we located ourselves (an installed package or the user's path).
-        self.model = torch.jit.load(str(find_inception(path)), map_location=device).eval()
+        self.model = torch.jit.load(str(model_path), map_location=device).eval()
         self.device = device
         self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._model_digest = _file_digest(model_path) if self.cache_dir else ""
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.cache_dir is None:
+            return self._compute(images)
+        key = hashlib.sha256(self._model_digest.encode())
+        for img in images:
+            key.update(repr((img.shape, str(img.dtype))).encode())
+            key.update(np.ascontiguousarray(img).tobytes())
+        cached = self.cache_dir / f"inception_{key.hexdigest()[:32]}.npy"
+        if cached.is_file():
+            features = np.load(cached, allow_pickle=False)
+            if features.shape[0] == len(images):
+                return features
+        features = self._compute(images)
+        buffer = io.BytesIO()
+        np.save(buffer, features, allow_pickle=False)
+        atomic_write_bytes(cached, buffer.getvalue())
+        return features
+
+    def _compute(self, images: list[np.ndarray]) -> np.ndarray:
         low, high = INPUT_RANGE
         features = []
         for start in range(0, len(images), self.batch_size):
@@ -61,3 +93,11 @@ class InceptionFeatures:
                 out = self.model(self.torch.from_numpy(x).to(self.device))
             features.append(out.reshape(len(chunk), -1).double().cpu().numpy())
         return np.concatenate(features)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
