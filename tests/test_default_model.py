@@ -47,9 +47,6 @@ def test_default_model_changes_the_example_photo_but_keeps_it(cartoonizer, examp
     assert psnr(out, example) > 12  # not a different picture either
 
 
-# The bar of issue 3 that the shipped model (a short CPU training run) does not reach yet; strict, so
-# that a default model which does reach it makes this test fail until the marker is removed.
-@pytest.mark.xfail(strict=True, reason="the shipped default model is not yet flatter than the photo (MODEL_CARD.md)")
 def test_default_model_output_is_flatter_than_the_photo(cartoonizer, example):
     assert flat_share(cartoonizer.run(example)) > flat_share(example)
 
