@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from cartoongan._deps import require
-from cartoongan._io import atomic_write_bytes
+from cartoongan._io import atomic_write_bytes, sha256_file
 from cartoongan.errors import MissingWeights
 
 ENV = "CARTOONGAN_INCEPTION"
@@ -60,7 +60,7 @@ class InceptionFeatures:
         self.device = device
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._model_digest = _file_digest(model_path) if self.cache_dir else ""
+        self._model_digest = sha256_file(model_path) if self.cache_dir else ""
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         if self.cache_dir is None:
@@ -93,11 +93,3 @@ class InceptionFeatures:
                 out = self.model(self.torch.from_numpy(x).to(self.device))
             features.append(out.reshape(len(chunk), -1).double().cpu().numpy())
         return np.concatenate(features)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

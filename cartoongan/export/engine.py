@@ -15,7 +15,6 @@ the installed version. No torch is imported here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -27,7 +26,7 @@ import numpy as np
 
 from cartoongan import __version__
 from cartoongan._deps import require
-from cartoongan._io import atomic_write_bytes
+from cartoongan._io import atomic_write_bytes, sha256_file
 from cartoongan.errors import CartoonGANError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -97,14 +96,6 @@ class Profile:
 
 
 # --------------------------------------------------------------------------- identity and sidecar
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tensorrt_version() -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cartoongan._io import read_image, write_image
+from cartoongan._io import read_image, sha256_file, write_image
 from cartoongan.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,6 @@ class EdgeSmoothing:
         return f"c{self.canny_low}-{self.canny_high}_d{self.dilate}_b{self.blur}"
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:24]
-
-
 def prepare_smoothed(paths: list[Path], cache_dir: Path, smoothing: EdgeSmoothing) -> list[tuple[Path, Path]]:
     """Edge-smooth every readable cartoon once; return (cartoon, smoothed) pairs.
 
@@ -98,7 +90,7 @@ def prepare_smoothed(paths: list[Path], cache_dir: Path, smoothing: EdgeSmoothin
     cache_dir.mkdir(parents=True, exist_ok=True)
     pairs, unreadable = [], []
     for path in paths:
-        target = cache_dir / f"{_file_digest(path)}.png"
+        target = cache_dir / f"{sha256_file(path)[:24]}.png"
         if target.exists():
             pairs.append((path, target))
             continue
