@@ -5,13 +5,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from cartoongan.cli import main
 from cartoongan.errors import CheckpointError, InvalidInput
 from cartoongan.training import checkpoint
-from cartoongan.training.trainer import Trainer, total_variation
+from cartoongan.training.data import PhotoLines
+from cartoongan.training.trainer import LINE_DARKNESS, Trainer, line_loss, photo_lines, total_variation
 
 
 def params(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -70,6 +72,62 @@ def test_tv_weight_flattens_the_output(tiny_config, tmp_path):
     with torch.no_grad():
         after = total_variation(trainer.generator(photo)).item()
     assert after < before
+
+
+def two_regions(height: int = 64, width: int = 64, seed: int = 0) -> np.ndarray:
+    """RGB: a noisy, textured dark left half and a flat bright right half; one contour at the middle."""
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), 200, np.int16)
+    image[:, : width // 2] = 60 + rng.integers(-25, 26, (height, width // 2, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_photo_lines_trace_region_borders_and_skip_texture():
+    mask = PhotoLines()(two_regions())
+    columns = np.nonzero(mask.any(axis=0))[0]
+    assert mask.sum() >= 64  # the contour runs the whole height
+    assert columns.min() >= 29 and columns.max() <= 34  # and nowhere in the noisy texture
+    assert not PhotoLines()(np.full((32, 32, 3), 128, np.uint8)).any()
+
+
+def test_line_loss_counts_only_bright_pixels_on_the_mask():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1, 2] = 1
+    image = torch.full((1, 3, 4, 4), 0.9)  # bright everywhere
+    assert line_loss(image, mask).item() == pytest.approx(0.9 - LINE_DARKNESS)
+    image[..., 1, 2] = -1.0  # inked where the mask is: nothing to pay, whatever the rest
+    assert line_loss(image, mask).item() == 0.0
+    assert line_loss(image, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_photo_lines_of_a_tensor_batch_match_the_numpy_mask():
+    rgb = two_regions()
+    photo = torch.from_numpy(rgb).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0).repeat(2, 1, 1, 1)
+    mask = photo_lines(photo, PhotoLines())
+    assert mask.shape == (2, 1, 64, 64) and mask.dtype == photo.dtype
+    assert torch.equal(mask[0, 0].bool(), torch.from_numpy(PhotoLines()(rgb)))
+
+
+def test_line_weight_inks_the_contours_of_the_photo(tiny_config, tmp_path):
+    # No content loss and a line weight far above the adversarial term: a few steps darken the contour pixels.
+    config = tiny_config.replace(content_weight=0.0, line_weight=50.0, lr_g=1e-3)
+    trainer = Trainer(config, tmp_path / "run")
+    trainer._start_phase("adversarial")
+    _, cartoon, smoothed = next(iter(trainer._batches()))
+    rgb = np.stack([two_regions(32, 32, seed) for seed in range(len(cartoon))])
+    photo = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    mask = photo_lines(photo, trainer.lines)
+    assert mask.sum() > 0
+
+    def ink_missing() -> float:  # in training mode: batch statistics, not the slowly moving running averages
+        with torch.no_grad():
+            return line_loss(trainer.generator(photo), mask).item()
+
+    before = ink_missing()
+    for _ in range(5):
+        losses = trainer._adversarial_step(photo, cartoon, smoothed)
+    assert "lines" in losses
+    assert ink_missing() < 0.25 * before  # with line_weight=0 it stays within 0.7-1.2x
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_config, tmp_path):

@@ -7,7 +7,10 @@ generator that already keeps content.
 Adversarial phase: the discriminator sees cartoons as real, and both generated
 images and edge-smoothed cartoons as fake, which teaches it that clear edges
 make a cartoon. The generator minimises adversarial + content_weight x content
-loss (L1 between VGG features of the photo and of its cartoon).
+loss (L1 between VGG features of the photo and of its cartoon). Two optional
+terms, off by default (the paper has neither): tv_weight x total variation
+(flat colour regions) and line_weight x line loss (dark ink on the photo's
+contours, where `PhotoLines` finds them).
 
 Runs on one CPU or GPU, or on many through `torchrun` (DDP). Checkpoints hold
 everything needed to continue exactly: `--resume` reproduces the parameters of
@@ -41,6 +44,7 @@ from cartoongan.training import checkpoint
 from cartoongan.training.config import TrainConfig, dump_yaml, from_dict
 from cartoongan.training.data import (
     EdgeSmoothing,
+    PhotoLines,
     UnpairedDataset,
     atomic_write_image,
     center_crop,
@@ -87,6 +91,23 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
     dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
     return dx + dy
+
+
+# How dark an inked line must be, in the generator's [-1, 1] range (about 50 of 255).
+LINE_DARKNESS = -0.6
+
+
+def photo_lines(photo: torch.Tensor, lines: PhotoLines) -> torch.Tensor:
+    """Nx1xHxW float mask of the contours in a batch of [-1, 1] RGB photos (OpenCV, on the CPU)."""
+    rgb = ((photo.detach().float() + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+    masks = np.stack([lines(np.ascontiguousarray(image)) for image in rgb])
+    return torch.from_numpy(masks).unsqueeze(1).to(photo.device, photo.dtype)
+
+
+def line_loss(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """How much brighter than an ink line the image is on the mask's pixels (darker costs nothing)."""
+    excess = F.relu(image - LINE_DARKNESS).mean(dim=1, keepdim=True)
+    return (excess * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 # --------------------------------------------------------------------------- trainer
@@ -175,6 +196,7 @@ class Trainer:
             atomic_write_bytes(self.run_dir / "holdout.txt", listing.encode())
         cartoons = list_images(c.cartoons)
         smoothing = EdgeSmoothing(c.canny_low, c.canny_high, c.edge_dilate, c.edge_blur)
+        self.lines = PhotoLines(c.line_blur, c.line_canny_low, c.line_canny_high)
         cache = self.run_dir / "cache" / "edge_smoothed"
         if self.dist.main:  # rank 0 fills the cache, the others then only read it
             pairs = prepare_smoothed(cartoons, cache, smoothing)
@@ -332,12 +354,16 @@ class Trainer:
             loss_content = content_loss(self.vgg, fake, photo)
             loss_tv = total_variation(fake)
             loss_g = loss_adv + c.content_weight * loss_content + c.tv_weight * loss_tv
+            losses = {"g_adv": loss_adv, "content": loss_content, "tv": loss_tv}
+            if c.line_weight > 0:
+                losses["lines"] = line_loss(fake, photo_lines(photo, self.lines))
+                loss_g = loss_g + c.line_weight * losses["lines"]
         opt_g = self.optimizers["g"]
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         plain_d.requires_grad_(True)
-        return {"d": loss_d.item(), "g_adv": loss_adv.item(), "content": loss_content.item(), "tv": loss_tv.item()}
+        return {"d": loss_d.item(), **{name: value.item() for name, value in losses.items()}}
 
     # ---- loop
 
