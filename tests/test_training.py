@@ -13,7 +13,14 @@ from cartoongan.cli import main
 from cartoongan.errors import CheckpointError, InvalidInput
 from cartoongan.training import checkpoint
 from cartoongan.training.data import PhotoLines
-from cartoongan.training.trainer import LINE_DARKNESS, Trainer, line_loss, photo_lines, total_variation
+from cartoongan.training.trainer import (
+    LINE_DARKNESS,
+    Trainer,
+    color_loss,
+    line_loss,
+    photo_lines,
+    total_variation,
+)
 
 
 def params(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -106,6 +113,17 @@ def test_photo_lines_of_a_tensor_batch_match_the_numpy_mask():
     mask = photo_lines(photo, PhotoLines())
     assert mask.shape == (2, 1, 64, 64) and mask.dtype == photo.dtype
     assert torch.equal(mask[0, 0].bool(), torch.from_numpy(PhotoLines()(rgb)))
+
+
+def test_color_loss_sees_casts_and_darkening_but_not_fine_detail():
+    photo = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert color_loss(photo, photo).item() == 0.0
+    checkerboard = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 0.4 - 0.2  # zero mean per 8x8 block
+    assert color_loss(photo + checkerboard, photo).item() == pytest.approx(0.0, abs=1e-6)
+    assert color_loss(photo - 0.3, photo).item() == pytest.approx(0.3)  # darker everywhere
+    cast = photo.clone()
+    cast[:, 0] += 0.6  # red cast: one channel of three
+    assert color_loss(cast, photo).item() == pytest.approx(0.2)
 
 
 def test_line_weight_inks_the_contours_of_the_photo(tiny_config, tmp_path):

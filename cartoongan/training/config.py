@@ -37,6 +37,7 @@ class TrainConfig:
     content_weight: float = 10.0
     tv_weight: float = 0.0  # L1 total variation of the output (flat colour regions, as in White-box Cartoonization); 0: the paper
     line_weight: float = 0.0  # ink the photo's contours dark in the output (see PhotoLines); 0: the paper
+    color_weight: float = 0.0  # keep the photo's colours in 8x8 block means (against casts and darkening); 0: the paper
     line_blur: int = 7  # median blur before Canny: larger ignores more texture
     line_canny_low: int = 60
     line_canny_high: int = 150
@@ -96,8 +97,8 @@ class TrainConfig:
             (self.crop_size >= 32 and self.crop_size % 4 == 0, "crop_size must be a multiple of 4, at least 32"),
             (self.d_channels >= 4, "d_channels must be at least 4"),
             (
-                min(self.content_weight, self.tv_weight, self.line_weight) >= 0,
-                "content_weight, tv_weight and line_weight must be >= 0",
+                min(self.content_weight, self.tv_weight, self.line_weight, self.color_weight) >= 0,
+                "content_weight, tv_weight, line_weight and color_weight must be >= 0",
             ),
             (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
             (self.batch_size >= 2, "batch_size must be at least 2 (BatchNorm needs a batch)"),

@@ -8,9 +8,10 @@ Adversarial phase: the discriminator sees cartoons as real, and both generated
 images and edge-smoothed cartoons as fake, which teaches it that clear edges
 make a cartoon. The generator minimises adversarial + content_weight x content
 loss (L1 between VGG features of the photo and of its cartoon). Two optional
-terms, off by default (the paper has neither): tv_weight x total variation
-(flat colour regions) and line_weight x line loss (dark ink on the photo's
-contours, where `PhotoLines` finds them).
+terms, off by default (the paper has none): tv_weight x total variation
+(flat colour regions), line_weight x line loss (dark ink on the photo's
+contours, where `PhotoLines` finds them) and color_weight x colour loss (the
+photo's coarse colours, so that inking does not darken the whole image).
 
 Runs on one CPU or GPU, or on many through `torchrun` (DDP). Checkpoints hold
 everything needed to continue exactly: `--resume` reproduces the parameters of
@@ -91,6 +92,12 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
     dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
     return dx + dy
+
+
+def color_loss(image: torch.Tensor, photo: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """L1 between the block x block mean colours of the image and of the photo: keeps the photo's colours and
+    brightness at a coarse scale (no colour cast, no global darkening) and leaves edges and textures free."""
+    return F.l1_loss(F.avg_pool2d(image, block), F.avg_pool2d(photo, block))
 
 
 # How dark an inked line must be, in the generator's [-1, 1] range (about 50 of 255).
@@ -355,6 +362,9 @@ class Trainer:
             loss_tv = total_variation(fake)
             loss_g = loss_adv + c.content_weight * loss_content + c.tv_weight * loss_tv
             losses = {"g_adv": loss_adv, "content": loss_content, "tv": loss_tv}
+            if c.color_weight > 0:
+                losses["color"] = color_loss(fake, photo)
+                loss_g = loss_g + c.color_weight * losses["color"]
             if c.line_weight > 0:
                 losses["lines"] = line_loss(fake, photo_lines(photo, self.lines))
                 loss_g = loss_g + c.line_weight * losses["lines"]
