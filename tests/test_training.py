@@ -95,6 +95,8 @@ def test_photo_lines_trace_region_borders_and_skip_texture():
     assert mask.sum() >= 64  # the contour runs the whole height
     assert columns.min() >= 29 and columns.max() <= 34  # and nowhere in the noisy texture
     assert not PhotoLines()(np.full((32, 32, 3), 128, np.uint8)).any()
+    wide = PhotoLines(width=3)(two_regions())
+    assert (wide & mask).sum() == mask.sum() and wide.sum() >= 2.5 * mask.sum()
 
 
 def test_line_loss_counts_only_bright_pixels_on_the_mask():

@@ -41,6 +41,7 @@ class TrainConfig:
     line_blur: int = 7  # median blur before Canny: larger ignores more texture
     line_canny_low: int = 60
     line_canny_high: int = 150
+    line_width: int = 1  # ink line width in pixels at training scale
     gan_loss: str = "lsgan"  # "lsgan" (the paper author's code) or "bce"
     d_channels: int = 32  # the paper's discriminator width; 16 makes it 4x cheaper for CPU runs
     d_norm: str = "instance"
@@ -106,6 +107,7 @@ class TrainConfig:
             (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1, "*_every must be >= 1"),
             (self.edge_dilate % 2 == 1 and self.edge_blur % 2 == 1, "edge_dilate and edge_blur must be odd"),
             (self.line_blur % 2 == 1 and self.line_blur >= 3, "line_blur must be odd and at least 3"),
+            (1 <= self.line_width <= 9, "line_width must be 1 to 9 pixels"),
         ]
         for ok, message in checks:
             if not ok:

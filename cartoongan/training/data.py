@@ -84,17 +84,22 @@ class PhotoLines:
     """Where a cartoonist would ink a photo: the contours of its large shapes, not its textures.
 
     A median blur wipes out fine texture (grass, fur, gravel) but keeps the
-    borders of large regions, which Canny then traces as one-pixel lines.
+    borders of large regions, which Canny then traces as one-pixel lines,
+    widened to `width` pixels.
     """
 
     blur: int = 7
     canny_low: int = 60
     canny_high: int = 150
+    width: int = 1
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """HxW bool mask of contour pixels."""
         gray = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), self.blur)
-        return cv2.Canny(gray, self.canny_low, self.canny_high) > 0
+        edges = cv2.Canny(gray, self.canny_low, self.canny_high)
+        if self.width > 1:
+            edges = cv2.dilate(edges, np.ones((self.width, self.width), np.uint8))
+        return edges > 0
 
 
 def prepare_smoothed(paths: list[Path], cache_dir: Path, smoothing: EdgeSmoothing) -> list[tuple[Path, Path]]:

@@ -203,7 +203,7 @@ class Trainer:
             atomic_write_bytes(self.run_dir / "holdout.txt", listing.encode())
         cartoons = list_images(c.cartoons)
         smoothing = EdgeSmoothing(c.canny_low, c.canny_high, c.edge_dilate, c.edge_blur)
-        self.lines = PhotoLines(c.line_blur, c.line_canny_low, c.line_canny_high)
+        self.lines = PhotoLines(c.line_blur, c.line_canny_low, c.line_canny_high, c.line_width)
         cache = self.run_dir / "cache" / "edge_smoothed"
         if self.dist.main:  # rank 0 fills the cache, the others then only read it
             pairs = prepare_smoothed(cartoons, cache, smoothing)
