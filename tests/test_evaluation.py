@@ -3,7 +3,13 @@ import pytest
 
 from cartoongan.errors import InvalidInput
 from cartoongan.evaluation.baseline import opencv_cartoon
-from cartoongan.evaluation.metrics import edge_density, flat_share, frechet_distance, kernel_inception_distance
+from cartoongan.evaluation.metrics import (
+    contour_ink,
+    edge_density,
+    flat_share,
+    frechet_distance,
+    kernel_inception_distance,
+)
 from tests.conftest import flat_cartoon, smooth_photo
 
 
@@ -43,6 +49,24 @@ def test_style_statistics_tell_flat_from_textured():
     assert flat_share(noise) < 0.05 and edge_density(noise) > edge_density(flat_cartoon(rng, 64, 64))
 
 
+def test_contour_ink_is_positive_only_where_the_contours_are_drawn_dark():
+    import cv2
+
+    photo = np.full((64, 64, 3), 200, np.uint8)
+    photo[:, :32] = 60  # one vertical contour
+    assert contour_ink(photo, photo) == 0
+    inked = photo.copy()
+    cv2.line(inked, (31, 0), (31, 63), (10, 10, 10), 2)
+    cv2.line(inked, (32, 0), (32, 63), (10, 10, 10), 1)
+    assert contour_ink(photo, inked) == pytest.approx(50)  # the contour pixels went from 60 to 10
+    brightened = photo.copy()
+    brightened[:, 30:34] = 250  # a light halo is negative ink
+    assert contour_ink(photo, brightened) < 0
+    assert contour_ink(np.full((32, 32, 3), 90, np.uint8), np.zeros((32, 32, 3), np.uint8)) is None
+    with pytest.raises(InvalidInput, match="one shape"):
+        contour_ink(photo, photo[:32])
+
+
 def test_baseline_keeps_shape_and_dtype_and_flattens():
     rng = np.random.default_rng(0)
     photo = smooth_photo(rng, 90, 70)
@@ -75,7 +99,8 @@ def test_evaluate_table_sheet_and_json(tiny_data, tiny_onnx, tmp_path):
     assert set(table) == {"input", "opencv baseline", "model", "_counts"}
     assert table["_counts"] == {"photos": 5, "cartoons": 6}
     for name in ("input", "opencv baseline", "model"):
-        assert set(table[name]) >= {"fid_to_cartoons", "kid_to_cartoons", "fid_to_photos", "content_distance"}
+        assert set(table[name]) >= {"fid_to_cartoons", "kid_to_cartoons", "fid_to_photos", "content_distance",
+                                    "contour_ink"}
         assert all(np.isfinite(v) for v in table[name].values())
     assert table["input"]["content_distance"] == 0 and table["input"]["fid_to_photos"] == pytest.approx(0, abs=1e-6)
     assert table["model"]["content_distance"] > 0

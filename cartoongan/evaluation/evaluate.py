@@ -3,8 +3,9 @@
 Rows: the input photos themselves (no stylization), the OpenCV baseline, and
 the model. Columns: FID and KID to the cartoon set (lower = more cartoon-like),
 FID to the input photos, content distance (mean L1 between VGG19 conv4_4
-features of input and output; lower = more faithful), edge density and share
-of flat pixels.
+features of input and output; lower = more faithful), edge density, share
+of flat pixels, and contour ink (how much more the output darkens the photo's
+contours against their surroundings than the photo does: drawn outlines).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import numpy as np
 from cartoongan._io import atomic_write_bytes, write_image
 from cartoongan.errors import InvalidInput
 from cartoongan.evaluation.baseline import opencv_cartoon
-from cartoongan.evaluation.metrics import edge_density, flat_share, frechet_distance, kernel_inception_distance
+from cartoongan.evaluation.metrics import (
+    contour_ink,
+    edge_density,
+    flat_share,
+    frechet_distance,
+    kernel_inception_distance,
+)
 
 FeatureFn = Callable[[list[np.ndarray]], np.ndarray]  # RGB uint8 images -> N x D
 
@@ -114,6 +121,7 @@ def evaluate(
             "fid_to_photos": frechet_distance(feats, photo_features),
             "edge_density": float(np.mean([edge_density(img[:, :, ::-1]) for img in images])),
             "flat_share": float(np.mean([flat_share(img[:, :, ::-1]) for img in images])),
+            "contour_ink": _mean_contour_ink(inputs, images),
         }
         if vgg is not None:  # the input row is 0 by definition
             row["content_distance"] = 0.0 if name == "input" else content_distance(vgg, input_vgg, images)
@@ -122,8 +130,17 @@ def evaluate(
     return table, outputs
 
 
+def _mean_contour_ink(photos: list[np.ndarray], images: list[np.ndarray]) -> float:
+    values = [contour_ink(p[:, :, ::-1], i[:, :, ::-1]) for p, i in zip(photos, images)]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else 0.0  # no photo with contours: nothing to ink
+
+
 def format_table(table: dict) -> str:
-    columns = ["fid_to_cartoons", "kid_to_cartoons", "fid_to_photos", "content_distance", "edge_density", "flat_share"]
+    columns = [
+        "fid_to_cartoons", "kid_to_cartoons", "fid_to_photos", "content_distance", "edge_density", "flat_share",
+        "contour_ink",
+    ]  # fmt: skip
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in table.items():
         if name.startswith("_"):
