@@ -3,10 +3,12 @@ import logging
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from cartoongan.errors import InvalidInput
 from cartoongan.training.data import (
     EdgeSmoothing,
+    PhotoLines,
     UnpairedDataset,
     extract_frames,
     fit_for_crop,
@@ -94,11 +96,21 @@ def test_dataset_items_are_deterministic_per_seed_epoch_index(tiny_data, tmp_pat
     pairs = prepare_smoothed(list_images(cartoons), tmp_path / "cache", EdgeSmoothing())
     dataset = UnpairedDataset(list_images(photos), pairs, crop=32, seed=1)
     a = dataset[0]
-    assert [t.shape for t in a] == [(3, 32, 32)] * 3
-    assert all(t.min() >= -1 and t.max() <= 1 for t in a)
+    assert [t.shape for t in a] == [(3, 32, 32)] * 3 + [(0,)]  # no contour mask without a PhotoLines
+    assert all(t.min() >= -1 and t.max() <= 1 for t in a[:3])
     assert all((x == y).all() for x, y in zip(a, dataset[0]))
     dataset.epoch = 1
     assert any((x != y).any() for x, y in zip(a, dataset[0]))
+
+
+def test_dataset_contour_mask_is_traced_on_the_photo_crop(tiny_data, tmp_path):
+    photos, cartoons = tiny_data
+    pairs = prepare_smoothed(list_images(cartoons), tmp_path / "cache", EdgeSmoothing())
+    lines = PhotoLines(blur=3, canny_low=10, canny_high=30)  # sensitive enough for the smooth synthetic photos
+    photo, _, _, mask = UnpairedDataset(list_images(photos), pairs, crop=32, seed=1, lines=lines)[3]
+    rgb = ((photo.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()  # the uint8 crop, exactly
+    assert mask.shape == (1, 32, 32) and mask.dtype == photo.dtype
+    assert mask.sum() > 0 and torch.equal(mask[0].bool(), torch.from_numpy(lines(rgb)))
 
 
 def write_video(path, frames, fps=10.0):

@@ -18,7 +18,6 @@ from cartoongan.training.trainer import (
     Trainer,
     color_loss,
     line_loss,
-    photo_lines,
     total_variation,
 )
 
@@ -35,7 +34,7 @@ def run(config, run_dir, steps, resume=False) -> Trainer:
 
 def test_init_step_and_adversarial_step_give_finite_losses_and_move_parameters(tiny_config, tmp_path):
     trainer = Trainer(tiny_config, tmp_path / "run")
-    photo, cartoon, smoothed = next(iter(trainer._batches()))
+    photo, cartoon, smoothed, lines = next(iter(trainer._batches()))
 
     before = params(trainer)
     losses = trainer._init_step(photo)
@@ -45,7 +44,7 @@ def test_init_step_and_adversarial_step_give_finite_losses_and_move_parameters(t
     trainer._start_phase("adversarial")
     g_before = params(trainer)
     d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
-    losses = trainer._adversarial_step(photo, cartoon, smoothed)
+    losses = trainer._adversarial_step(photo, cartoon, smoothed, lines)
     assert set(losses) == {"d", "g_adv", "content", "tv"}
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     assert any(not torch.equal(g_before[k], v) for k, v in params(trainer).items())
@@ -68,13 +67,13 @@ def test_tv_weight_flattens_the_output(tiny_config, tmp_path):
     config = tiny_config.replace(content_weight=0.0, tv_weight=50.0, lr_g=1e-3)
     trainer = Trainer(config, tmp_path / "run")
     trainer._start_phase("adversarial")
-    photo, cartoon, smoothed = next(iter(trainer._batches()))
+    photo, cartoon, smoothed, lines = next(iter(trainer._batches()))
     trainer.generator.eval()
     with torch.no_grad():
         before = total_variation(trainer.generator(photo)).item()
     trainer.generator.train()
     for _ in range(5):
-        trainer._adversarial_step(photo, cartoon, smoothed)
+        trainer._adversarial_step(photo, cartoon, smoothed, lines)
     trainer.generator.eval()
     with torch.no_grad():
         after = total_variation(trainer.generator(photo)).item()
@@ -109,14 +108,6 @@ def test_line_loss_counts_only_bright_pixels_on_the_mask():
     assert line_loss(image, torch.zeros_like(mask)).item() == 0.0
 
 
-def test_photo_lines_of_a_tensor_batch_match_the_numpy_mask():
-    rgb = two_regions()
-    photo = torch.from_numpy(rgb).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0).repeat(2, 1, 1, 1)
-    mask = photo_lines(photo, PhotoLines())
-    assert mask.shape == (2, 1, 64, 64) and mask.dtype == photo.dtype
-    assert torch.equal(mask[0, 0].bool(), torch.from_numpy(PhotoLines()(rgb)))
-
-
 def test_color_loss_sees_casts_and_darkening_but_not_fine_detail():
     photo = torch.rand(2, 3, 16, 16) * 2 - 1
     assert color_loss(photo, photo).item() == 0.0
@@ -133,10 +124,10 @@ def test_line_weight_inks_the_contours_of_the_photo(tiny_config, tmp_path):
     config = tiny_config.replace(content_weight=0.0, line_weight=50.0, lr_g=1e-3)
     trainer = Trainer(config, tmp_path / "run")
     trainer._start_phase("adversarial")
-    _, cartoon, smoothed = next(iter(trainer._batches()))
+    _, cartoon, smoothed, _ = next(iter(trainer._batches()))
     rgb = np.stack([two_regions(32, 32, seed) for seed in range(len(cartoon))])
     photo = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    mask = photo_lines(photo, trainer.lines)
+    mask = torch.from_numpy(np.stack([PhotoLines()(image) for image in rgb])).float().unsqueeze(1)
     assert mask.sum() > 0
 
     def ink_missing() -> float:  # in training mode: batch statistics, not the slowly moving running averages
@@ -145,7 +136,7 @@ def test_line_weight_inks_the_contours_of_the_photo(tiny_config, tmp_path):
 
     before = ink_missing()
     for _ in range(5):
-        losses = trainer._adversarial_step(photo, cartoon, smoothed)
+        losses = trainer._adversarial_step(photo, cartoon, smoothed, mask)
     assert "lines" in losses
     assert ink_missing() < 0.25 * before  # with line_weight=0 it stays within 0.7-1.2x
 

@@ -35,7 +35,7 @@ class TrainConfig:
     content_backbone: str = "auto"  # "vgg16" (design), "vgg19" (paper) or "auto": vgg16 if its weights are found
     vgg_weights: str = ""  # a torchvision .pth/.safetensors or Keras .h5 file; "" searches the usual places
     content_weight: float = 10.0
-    tv_weight: float = 0.0  # L1 total variation of the output (flat colour regions, as in White-box Cartoonization); 0: the paper
+    tv_weight: float = 0.0  # L1 total variation of the output (flat regions, White-box Cartoonization); 0: the paper
     line_weight: float = 0.0  # ink the photo's contours dark in the output (see PhotoLines); 0: the paper
     color_weight: float = 0.0  # keep the photo's colours in 8x8 block means (against casts and darkening); 0: the paper
     line_blur: int = 7  # median blur before Canny: larger ignores more texture

@@ -197,7 +197,11 @@ def to_tensor(image: np.ndarray):
 
 
 class UnpairedDataset:
-    """Item i: photo i with a randomly drawn cartoon and that cartoon's edge-smoothed copy."""
+    """Item i: photo i, a randomly drawn cartoon, that cartoon's edge-smoothed copy, and the photo's contour mask.
+
+    The mask (1xHxW, 0 or 1) is traced by `lines` on the uint8 crop, in the loader's
+    workers; it is an empty tensor when `lines` is None (runs without a line loss).
+    """
 
     def __init__(
         self,
@@ -206,6 +210,7 @@ class UnpairedDataset:
         crop: int,
         short_side: int = 0,
         seed: int = 0,
+        lines: PhotoLines | None = None,
     ):
         if not photos:
             raise InvalidInput("no readable photos")
@@ -216,6 +221,7 @@ class UnpairedDataset:
         self.crop = crop
         self.short_side = short_side
         self.seed = seed
+        self.lines = lines
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -232,7 +238,10 @@ class UnpairedDataset:
         (photo,) = random_crop([self._load(self.photos[index])], self.crop, rng)
         cartoon_path, smoothed_path = self.cartoon_pairs[int(rng.integers(len(self.cartoon_pairs)))]
         cartoon, smoothed = random_crop([self._load(cartoon_path), self._load(smoothed_path)], self.crop, rng)
-        return to_tensor(photo), to_tensor(cartoon), to_tensor(smoothed)
+        import torch
+
+        mask = torch.empty(0) if self.lines is None else torch.from_numpy(self.lines(photo)).float().unsqueeze(0)
+        return to_tensor(photo), to_tensor(cartoon), to_tensor(smoothed), mask
 
 
 # --------------------------------------------------------------------------- video frames

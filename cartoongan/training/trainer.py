@@ -104,13 +104,6 @@ def color_loss(image: torch.Tensor, photo: torch.Tensor, block: int = 8) -> torc
 LINE_DARKNESS = -0.6
 
 
-def photo_lines(photo: torch.Tensor, lines: PhotoLines) -> torch.Tensor:
-    """Nx1xHxW float mask of the contours in a batch of [-1, 1] RGB photos (OpenCV, on the CPU)."""
-    rgb = ((photo.detach().float() + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
-    masks = np.stack([lines(np.ascontiguousarray(image)) for image in rgb])
-    return torch.from_numpy(masks).unsqueeze(1).to(photo.device, photo.dtype)
-
-
 def line_loss(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """How much brighter than an ink line the image is on the mask's pixels (darker costs nothing)."""
     excess = F.relu(image - LINE_DARKNESS).mean(dim=1, keepdim=True)
@@ -203,14 +196,16 @@ class Trainer:
             atomic_write_bytes(self.run_dir / "holdout.txt", listing.encode())
         cartoons = list_images(c.cartoons)
         smoothing = EdgeSmoothing(c.canny_low, c.canny_high, c.edge_dilate, c.edge_blur)
-        self.lines = PhotoLines(c.line_blur, c.line_canny_low, c.line_canny_high, c.line_width)
         cache = self.run_dir / "cache" / "edge_smoothed"
         if self.dist.main:  # rank 0 fills the cache, the others then only read it
             pairs = prepare_smoothed(cartoons, cache, smoothing)
         self.dist.barrier()
         if not self.dist.main:
             pairs = prepare_smoothed(cartoons, cache, smoothing)
-        self.dataset = UnpairedDataset(photos, pairs, c.crop_size, c.short_side, c.seed)
+        lines = None  # contour masks are traced in the loader's workers, only for a line loss
+        if c.line_weight > 0:
+            lines = PhotoLines(c.line_blur, c.line_canny_low, c.line_canny_high, c.line_width)
+        self.dataset = UnpairedDataset(photos, pairs, c.crop_size, c.short_side, c.seed, lines)
         self.steps_per_epoch = len(photos) // (c.batch_size * self.dist.world)
         if self.steps_per_epoch == 0:
             raise InvalidInput(
@@ -339,7 +334,10 @@ class Trainer:
         opt.step()
         return {"content": loss.item()}
 
-    def _adversarial_step(self, photo: torch.Tensor, cartoon: torch.Tensor, smoothed: torch.Tensor) -> dict:
+    def _adversarial_step(
+        self, photo: torch.Tensor, cartoon: torch.Tensor, smoothed: torch.Tensor, lines: torch.Tensor
+    ) -> dict:
+        """One D step and one G step; `lines` is the photos' contour mask (empty without a line loss)."""
         c = self.config
         with self.autocast():
             fake = self.generator(photo)
@@ -366,7 +364,7 @@ class Trainer:
                 losses["color"] = color_loss(fake, photo)
                 loss_g = loss_g + c.color_weight * losses["color"]
             if c.line_weight > 0:
-                losses["lines"] = line_loss(fake, photo_lines(photo, self.lines))
+                losses["lines"] = line_loss(fake, lines)
                 loss_g = loss_g + c.line_weight * losses["lines"]
         opt_g = self.optimizers["g"]
         opt_g.zero_grad(set_to_none=True)
@@ -418,7 +416,7 @@ class Trainer:
                         continue
                     p.phase = "done"
                     break
-                for photo, cartoon, smoothed in self._batches():
+                for photo, cartoon, smoothed, lines in self._batches():
                     step_start = time.monotonic()
                     photo = photo.to(self.device, non_blocking=True)
                     if p.phase == "init":
@@ -426,7 +424,8 @@ class Trainer:
                     else:
                         cartoon = cartoon.to(self.device, non_blocking=True)
                         smoothed = smoothed.to(self.device, non_blocking=True)
-                        losses = self._adversarial_step(photo, cartoon, smoothed)
+                        lines = lines.to(self.device, non_blocking=True)
+                        losses = self._adversarial_step(photo, cartoon, smoothed, lines)
                     p.step += 1
                     p.batch_in_epoch += 1
                     done_here += 1
